@@ -1,0 +1,32 @@
+"""stylize: neural style transfer (Gatys et al.) as a command-line tool and a small library.
+
+    from stylize import stylize, StylizeConfig
+    image = stylize("photo.jpg", "painting.jpg", config=StylizeConfig(size=256))
+
+The heavy modules load on first use, so ``stylize --help`` never waits for torch.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .config import DEFAULTS, StylizeConfig
+from .errors import BadInputError, Interrupted, RunError, StylizeError
+
+try:
+    __version__ = version("stylize")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+_LAZY = {"stylize": "engine", "run": "engine", "Progress": "engine", "Result": "engine"}
+
+__all__ = ["stylize", "run", "Progress", "Result", "StylizeConfig", "DEFAULTS",
+           "StylizeError", "BadInputError", "RunError", "Interrupted", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'stylize' has no attribute {name!r}")

@@ -1,0 +1,165 @@
+"""Frozen feature extractors with the papers' layer names.
+
+A backbone is built with torchvision's model builders (on the meta device, so the
+unused classifier costs nothing), truncated after the deepest layer in use, given
+its weights and frozen. ``FeatureExtractor(image)`` takes RGB in [0, 1] and returns
+``{layer name: activation}`` for the requested layers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .errors import BadInputError
+from .weights import Weights
+
+
+def vgg_layer_names(features: nn.Sequential) -> list[str]:
+    """conv1_1, relu1_1, ..., pool1, conv2_1, ...: one name per module of ``vgg.features``."""
+    names, block, conv = [], 1, 0
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{conv}")
+        else:  # MaxPool2d closes a block
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+    return names
+
+
+def _backbone(model: str) -> tuple[nn.Sequential, list[str], str]:
+    """The untruncated body on the meta device, its layer names, its state_dict prefix."""
+    import torchvision.models as tvm
+
+    with torch.device("meta"):
+        if model in ("vgg19", "vgg16"):
+            features = getattr(tvm, model)().features
+            return features, vgg_layer_names(features), "features."
+        if model == "resnet50":
+            net = tvm.resnet50()
+            children = OrderedDict(
+                (name, child) for name, child in net.named_children() if name not in ("avgpool", "fc")
+            )
+            return nn.Sequential(children), list(children), ""
+    raise BadInputError(f"--model: unknown model '{model}' (valid: vgg19, vgg16, resnet50)")
+
+
+def layer_names(model: str) -> list[str]:
+    """Every layer name the model offers, in network order."""
+    return _backbone(model)[1]
+
+
+def check_layers(model: str, layers: list[str], option: str) -> None:
+    valid = layer_names(model)
+    for name in layers:
+        if name not in valid:
+            raise BadInputError(
+                f"{option}: unknown layer '{name}' for {model} (valid: {', '.join(valid)})"
+            )
+
+
+# Total stride of ResNet50 up to each stage output.
+_RESNET_STRIDE = {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4, "layer2": 8,
+                  "layer3": 16, "layer4": 32}
+
+
+def min_input_size(model: str, layers: list[str]) -> int:
+    """The shortest image edge (px) that still leaves the deepest layer at least 1x1."""
+    names = layer_names(model)
+    deepest = max(names.index(name) for name in layers)
+    if model == "resnet50":
+        return _RESNET_STRIDE[names[deepest]]
+    pools = sum(name.startswith("pool") for name in names[: deepest + 1])
+    return 2**pools
+
+
+class Normalize(nn.Module):
+    """RGB [0, 1] -> what the weights were trained on (channel order, mean, std)."""
+
+    def __init__(self, mean, std, bgr: bool):
+        super().__init__()
+        self.bgr = bgr
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bgr:
+            x = x.flip(1)
+        return (x - self.mean) / self.std
+
+
+class FeatureExtractor(nn.Module):
+    def __init__(self, body: nn.Sequential, names: list[str], taps: list[str], normalize: Normalize):
+        super().__init__()
+        self.body, self.names, self.taps, self.normalize = body, names, set(taps), normalize
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x, out = self.normalize(image), {}
+        for name, module in zip(self.names, self.body):
+            x = module(x)
+            if name in self.taps:
+                out[name] = x
+        return out
+
+
+def build_extractor(
+    model: str, weights: Weights, layers: list[str], pooling: str = "max", seed: int = 0
+) -> FeatureExtractor:
+    """A frozen extractor for ``layers``, truncated after the deepest of them."""
+    body, names, prefix = _backbone(model)
+    check_layers(model, layers, "--layers")
+    depth = max(names.index(name) for name in layers) + 1
+    body = nn.Sequential(OrderedDict(list(body.named_children())[:depth]))
+    _replace_modules(body, pooling)
+    body = body.to_empty(device="cpu")
+    if weights.state_dict is None:
+        _random_init(body, seed)
+    else:
+        _load(body, weights, prefix, model)
+    extractor = FeatureExtractor(body, names[:depth], layers, Normalize(**weights.preprocess))
+    return extractor.eval().requires_grad_(False)
+
+
+def _replace_modules(body: nn.Module, pooling: str) -> None:
+    for parent in body.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ReLU):
+                # torchvision's ReLUs are in-place: a tapped conv output would come back post-ReLU.
+                setattr(parent, name, nn.ReLU(inplace=False))
+            elif isinstance(child, nn.MaxPool2d) and pooling == "avg":
+                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding))
+
+
+def _random_init(body: nn.Module, seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    for m in body.modules():
+        if isinstance(m, nn.Conv2d):  # torchvision's own init for VGG and ResNet convs
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()  # weight 1, bias 0, running mean 0 / var 1
+
+
+def _load(body: nn.Module, weights: Weights, prefix: str, model: str) -> None:
+    """Copy the keys the truncated body needs; anything missing or mis-shaped is an error."""
+    needed = body.state_dict()
+    state = weights.state_dict
+    where = weights.label
+    picked = {}
+    for key, tensor in needed.items():
+        source = state.get(prefix + key)
+        if source is None:
+            raise BadInputError(f"{where}: no '{prefix + key}' for {model} (wrong model or not a state_dict)")
+        if source.shape != tensor.shape:
+            raise BadInputError(
+                f"{where}: '{prefix + key}' has shape {tuple(source.shape)},"
+                f" {model} needs {tuple(tensor.shape)}"
+            )
+        picked[key] = source.to(tensor.dtype) if source.is_floating_point() else source
+    body.load_state_dict(picked, strict=True, assign=True)

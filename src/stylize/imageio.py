@@ -1,0 +1,139 @@
+"""Image files in and out: the only module that touches Pillow.
+
+Loading turns any image Pillow opens into RGB (EXIF orientation applied, alpha
+composited on white); saving is atomic (temporary file + rename) so a crash or
+Ctrl-C never leaves a half-written file under the output's name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+
+from .errors import BadInputError, RunError
+
+# Extra save arguments per format: high quality, no chroma subsampling for JPEG.
+_SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """Open ``path`` as an RGB image or raise BadInputError naming the file."""
+    p = Path(path)
+    where = f"{what} '{path}'"
+    if not p.exists():
+        raise BadInputError(f"{where}: file not found")
+    if p.is_dir():
+        raise BadInputError(f"{where}: is a directory, expected an image file")
+    if p.stat().st_size == 0:
+        raise BadInputError(f"{where}: file is empty")
+    try:
+        with Image.open(p) as im:
+            im.load()  # decode now, so truncated data fails here rather than mid-run
+            return _to_rgb(ImageOps.exif_transpose(im))
+    except UnidentifiedImageError:
+        raise BadInputError(f"{where}: not an image file Pillow can read") from None
+    except PermissionError:
+        raise BadInputError(f"{where}: permission denied") from None
+    except Image.DecompressionBombError as e:
+        raise BadInputError(f"{where}: image is too large ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in _ALPHA_MODES:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if im.mode.startswith("I;16") or im.mode == "I":
+        # 16-bit greys: a plain convert() would clip everything above 255 to white.
+        im = im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif im.mode == "F":
+        lo, hi = im.getextrema()
+        im = im.point(lambda v: v * (255.0 if hi <= 1.0 else 1.0)).convert("L")
+    return im.convert("RGB")
+
+
+def resize_long_edge(im: Image.Image, size: int) -> Image.Image:
+    """Scale (up or down) so the longer side is ``size`` px, keeping the aspect ratio."""
+    w, h = im.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new == im.size:
+        return im
+    return im.resize(new, Image.Resampling.LANCZOS)
+
+
+def to_tensor(im: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
+    return pil_to_tensor(im).float().div_(255).unsqueeze(0).contiguous()
+
+
+def to_image(x: torch.Tensor) -> Image.Image:
+    """Float tensor (1, 3, H, W) -> RGB PIL image, clamped and rounded to 8 bits."""
+    return to_pil_image(x.detach()[0].clamp(0, 1).mul(255).round().byte().cpu())
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """Pillow's format name for an output path, or BadInputError."""
+    Image.init()
+    ext = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise BadInputError(
+            f"output '{path}': cannot write '{ext or 'no extension'}' files;"
+            " use .png, .jpg, .webp or .tif"
+        )
+    return fmt
+
+
+def check_output(path: str | os.PathLike) -> None:
+    """Fail before any work if ``path`` cannot be written."""
+    output_format(path)
+    p = Path(path)
+    folder = p.parent
+    if p.is_dir():
+        raise BadInputError(f"output '{path}': is a directory")
+    if not folder.exists():
+        raise BadInputError(f"output '{path}': folder '{folder}' does not exist")
+    if not folder.is_dir():
+        raise BadInputError(f"output '{path}': '{folder}' is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInputError(f"output '{path}': folder '{folder}' is not writable")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_image(im: Image.Image, path: str | os.PathLike, text: dict[str, str] | None = None) -> None:
+    """Write ``im`` atomically; ``text`` goes into PNG text chunks."""
+    fmt = output_format(path)
+    p = Path(path)
+    options = dict(_SAVE_OPTIONS.get(fmt, {}))
+    if fmt == "PNG" and text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_itxt(key, value)
+        options["pnginfo"] = info
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            im.save(f, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, p)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise RunError(f"output '{path}': cannot write ({e.strerror or e})") from None
+        raise

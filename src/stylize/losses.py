@@ -1,0 +1,68 @@
+"""The objective: content, Gram-matrix style and total-variation losses.
+
+Pure functions first; the two modules only hold targets computed once without
+autograd. Content and style terms are *relative* errors (divided by the target's
+mean square): Gatys et al. weight each layer by hand for one network's activation
+scale, which is why every peer tool needs different weights for Caffe and
+torchvision VGG. Relative terms make one set of weights work for every backbone
+and weight source, and give each style layer an equal say.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_EPS = 1e-12
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)  # (B, C, H*W)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean((x - target)^2) / mean(target^2)."""
+    return F.mse_loss(x, target) / target.pow(2).mean().clamp_min(_EPS)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return relative_mse(features, target)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    return relative_mse(gram_matrix(features), target_gram)
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring pixels (L2 TV), in [0, 1] pixel units."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def blend_grams(grams: list[torch.Tensor], blend: list[float]) -> torch.Tensor:
+    """Several styles -> one target: the blend-weighted sum of their Gram matrices."""
+    total = sum(blend)
+    return sum(g * (w / total) for g, w in zip(grams, blend))
+
+
+class ContentLoss(nn.Module):
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target.detach())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return content_loss(features, self.target)
+
+
+class StyleLoss(nn.Module):
+    def __init__(self, target_gram: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target_gram.detach())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return style_loss(features, self.target)
