@@ -40,7 +40,7 @@ class StylizeConfig:
     size: int = 512  # long edge of the output, px
     iterations: int = 300
     content_weight: float = 1.0
-    style_weight: float = 1e3
+    style_weight: float = 1e2
     tv_weight: float = 1.0
     style_blend: Optional[tuple[float, ...]] = None  # one weight per style image; equal if None
     style_scale: float = 1.0  # style image long edge relative to the output's

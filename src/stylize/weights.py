@@ -13,7 +13,9 @@ A state dict returned here uses torchvision's key names for the whole model
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import io
 import os
 import socket
 from dataclasses import dataclass
@@ -114,7 +116,10 @@ def torchvision_state_dict(model: str) -> dict:
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a dead network must fail, not hang
     try:
-        return member.get_state_dict(progress=False, check_hash=True)
+        # torch.hub announces "Downloading: ..." on stderr even with progress=False;
+        # the user sees our one line instead, success or failure.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return member.get_state_dict(progress=False, check_hash=True)
     except Exception as e:  # URLError, timeouts, hash mismatch, a broken cached file
         reason = one_line(getattr(e, "reason", None) or e)
         raise RunError(

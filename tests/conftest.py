@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny images made here (no test reads anything outside the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+
+from stylize.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def make_content(size=(48, 32)) -> Image.Image:
+    """A 'photo': a smooth gradient with a few flat shapes."""
+    w, h = size
+    im = Image.new("RGB", size)
+    im.putdata([(int(255 * x / w), int(255 * y / h), 128) for y in range(h) for x in range(w)])
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((w // 4, h // 4, w // 2, 3 * h // 4), fill=(240, 200, 40))
+    draw.rectangle((2 * w // 3, h // 5, w - 3, h - 5), fill=(30, 60, 200))
+    return im
+
+
+def make_style(size=(40, 40), colours=((200, 30, 30), (20, 20, 120))) -> Image.Image:
+    """A 'painting': diagonal stripes, strong texture for the Gram matrices."""
+    w, h = size
+    im = Image.new("RGB", size)
+    im.putdata([colours[((x + y) // 3) % 2] for y in range(h) for x in range(w)])
+    return im
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> dict[str, Path]:
+    paths = {"content": tmp_path / "content.png", "style": tmp_path / "style.png",
+             "style2": tmp_path / "style2.png"}
+    make_content().save(paths["content"])
+    make_style().save(paths["style"])
+    make_style(colours=((250, 250, 250), (10, 120, 10))).save(paths["style2"])
+    return paths
+
+
+# Plumbing-only runs: random weights, tiny size, two iterations.
+FAST = ["--weights", "random", "--size", "32", "--iterations", "2", "-q"]
+
+
+@pytest.fixture
+def cli():
+    """Run the command in-process; returns click's Result (stdout and stderr apart)."""
+
+    def invoke(*args):
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke

@@ -1,0 +1,47 @@
+"""Loading any image as RGB, and atomic saving."""
+
+import pytest
+from PIL import Image
+
+from stylize.errors import RunError
+from stylize.imageio import load_image, resize_long_edge, save_image
+
+
+def test_alpha_is_composited_on_white(tmp_path):
+    path = tmp_path / "a.png"
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(path)
+    assert load_image(path).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.new("RGB", (40, 20)).save(path, exif=exif)
+    assert load_image(path).size == (20, 40)
+
+
+def test_16_bit_grey_keeps_its_range(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.new("I;16", (4, 4), 32768).save(path)
+    assert load_image(path).getpixel((0, 0)) == (128, 128, 128)
+
+
+def test_resize_long_edge_keeps_aspect():
+    assert resize_long_edge(Image.new("RGB", (451, 300)), 64).size == (64, 43)
+    assert resize_long_edge(Image.new("RGB", (30, 60)), 120).size == (60, 120)
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "o.png"
+    Image.new("RGB", (4, 4), "red").save(path)
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", fail)
+    with pytest.raises(RunError, match="cannot write"):
+        save_image(Image.new("RGB", (4, 4)), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]

@@ -1,0 +1,143 @@
+"""End-to-end runs: the bundled VGG19 where the result matters, random weights for plumbing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import EXAMPLES, FAST
+from stylize import StylizeConfig, run
+from stylize.imageio import to_tensor
+
+
+def test_bundled_vgg19_repaints_a_photo(tmp_path):
+    seen = []
+    config = StylizeConfig(size=48, iterations=30)
+    result = run(EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg", config=config,
+                 on_progress=lambda p: seen.append(p.losses))
+    assert len(seen) == 30 and result.steps == 30
+    assert result.config.weights == "bundled"
+    # The style term falls several-fold in a few iterations; the content term stays bounded.
+    assert result.losses["style"] < seen[0]["style"] / 5
+    assert result.losses["content"] < result.losses["style"] * 10
+    content = to_tensor(Image.open(EXAMPLES / "chelsea.jpg").convert("RGB").resize(result.image.size))
+    change = (to_tensor(result.image) - content).abs().mean().item()
+    assert change > 0.03, "the output should look different from the photo"
+    assert result.image.size == (48, 32)
+
+
+def test_cli_writes_output_and_summary(cli, images, tmp_path):
+    out = tmp_path / "out.jpg"
+    result = cli(images["content"], images["style"], "-o", out, "--weights", "random", "--size", "40",
+                 "--iterations", "3")
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(out).size == (40, 27)
+    assert Image.open(out).format == "JPEG"
+    assert result.stdout.startswith(f"{out}: 40x27 px, 3 iterations in ")
+    assert "loss: content " in result.stdout
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(cli, images, tmp_path):
+    outs = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        outs.append(tmp_path / f"{name}.png")
+        args = ["--weights", "bundled", "--size", "32", "--iterations", "5", "--init", "noise", "--seed", seed]
+        assert cli(images["content"], images["style"], "-o", outs[-1], *args).exit_code == 0
+    a, b, c = (p.read_bytes() for p in outs)
+    assert a == b
+    assert a != c
+
+
+def test_png_records_the_settings(cli, images, tmp_path):
+    out = tmp_path / "out.png"
+    assert cli(images["content"], images["style"], "-o", out, *FAST, "--style-weight", "50").exit_code == 0
+    settings = json.loads(Image.open(out).text["stylize"])
+    assert settings["content"] == str(images["content"])
+    assert settings["styles"] == [str(images["style"])]
+    assert settings["config"]["style_weight"] == 50
+    assert settings["config"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert settings["config"]["content_layer"] == "relu4_2"
+
+
+def test_save_every_writes_snapshots(cli, images, tmp_path):
+    out = tmp_path / "out.png"
+    result = cli(images["content"], images["style"], "-o", out, *FAST, "--iterations", "5", "--save-every", "2")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in tmp_path.glob("out*.png")) == ["out.png", "out_0002.png", "out_0004.png"]
+
+
+def test_blend_weight_zero_equals_single_style(cli, images, tmp_path):
+    single, blend = tmp_path / "single.png", tmp_path / "blend.png"
+    assert cli(images["content"], images["style"], "-o", single, *FAST).exit_code == 0
+    assert cli(images["content"], images["style"], images["style2"], "--style-blend", "1,0", "-o", blend,
+               *FAST).exit_code == 0
+    pixels = lambda path: Image.open(path).tobytes()  # the PNG text chunks name the styles
+    assert pixels(single) == pixels(blend)
+    other = tmp_path / "other.png"
+    assert cli(images["content"], images["style"], images["style2"], "-o", other, *FAST).exit_code == 0
+    assert pixels(other) != pixels(single)
+
+
+def test_preserve_color_keeps_the_content_chroma(images):
+    config = StylizeConfig(size=32, iterations=5, preserve_color="luminance", weights="random")
+    image = run(images["content"], images["style"], config=config).image
+    content = Image.open(images["content"]).resize(image.size, Image.Resampling.LANCZOS)
+    _, cb, cr = (to_tensor(ch.convert("RGB"))[:, :1] for ch in image.convert("YCbCr").split())
+    _, cb0, cr0 = (to_tensor(ch.convert("RGB"))[:, :1] for ch in content.convert("YCbCr").split())
+    assert (cb - cb0).abs().mean() < 0.02 and (cr - cr0).abs().mean() < 0.02
+
+
+@pytest.mark.parametrize("extra", [["--optimizer", "adam", "--iterations", "4"], ["--model", "resnet50"],
+                                   ["--model", "vgg16", "--pooling", "avg"], ["--init", "noise"]])
+def test_other_settings_run(cli, images, tmp_path, extra):
+    out = tmp_path / "o.webp"
+    result = cli(images["content"], images["style"], "-o", out, *FAST, *extra)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(out).format == "WEBP"
+
+
+def test_adam_lowers_the_loss(images):
+    seen = []
+    config = StylizeConfig(size=32, iterations=20, optimizer="adam", weights="bundled")
+    run(images["content"], images["style"], config=config, on_progress=lambda p: seen.append(p.losses["total"]))
+    assert seen[-1] < seen[0] * 0.7
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from stylize.cli import main; sys.argv=['stylize','--help']\n" \
+           "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "--style-weight" in done.stdout
+
+
+def test_python_dash_m(images, tmp_path):
+    out = tmp_path / "o.png"
+    done = subprocess.run([sys.executable, "-m", "stylize", images["content"], images["style"], "-o", out, *FAST],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.exists()
+
+
+def test_ctrl_c_saves_the_current_image_and_exits_130(images, tmp_path):
+    out = tmp_path / "o.png"
+    args = [sys.executable, "-m", "stylize", images["content"], images["style"], "-o", out, "--weights", "random",
+            "--size", "32", "--iterations", "100000", "--save-every", "1", "-q"]
+    proc = subprocess.Popen([str(a) for a in args], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "o_0002.png").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.strip().startswith("Interrupted at iteration ")
+    assert Image.open(out).size == (32, 21)
+    assert json.loads(Image.open(out).text["stylize"])["interrupted_at"] >= 2
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
