@@ -22,7 +22,7 @@ CASES = [
     # (arguments replacing content/style/output/options, exit code, exact error line)
     (["{tmp}/missing.jpg", "{style}"], 2, "Error: content image '{tmp}/missing.jpg': file not found"),
     (["{content}", "{tmp}/missing.jpg"], 2, "Error: style image '{tmp}/missing.jpg': file not found"),
-    (["{tmp}", "{style}"], 2, "Error: content image '{tmp}': is a directory, expected an image file"),
+    (["{tmp}/nothing", "{style}"], 2, "Error: content folder '{tmp}/nothing': no files in it"),
     (["{tmp}/notes.txt", "{style}"], 2, "Error: content image '{tmp}/notes.txt': not an image file Pillow can read"),
     (["{content}", "{tmp}/empty.png"], 2, "Error: style image '{tmp}/empty.png': file is empty"),
     (["{content}", "{style}", "--style-layers", "relu1_1,relu9_1"], 2,
@@ -52,6 +52,7 @@ def test_bad_input_is_one_line(cli, images, args, code, line):
     tmp = images["content"].parent
     (tmp / "notes.txt").write_text("not a picture\n")
     (tmp / "empty.png").write_bytes(b"")
+    (tmp / "nothing").mkdir()
     fill = {"tmp": tmp, "content": images["content"], "style": images["style"]}
     args = [a.format(**fill) for a in args]
     if not any(a == "-o" for a in args):

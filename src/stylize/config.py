@@ -14,6 +14,7 @@ MODELS = ("vgg19", "vgg16", "resnet50")
 POOLINGS = ("max", "avg")
 OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
+PRECISIONS = ("auto", "fp32", "bf16")
 # Named weight sources; anything else given to --weights is read as a file path.
 WEIGHT_SOURCES = ("bundled", "torchvision", "random")
 
@@ -30,6 +31,7 @@ DEFAULT_WEIGHTS = {"vgg19": "bundled", "vgg16": "torchvision", "resnet50": "torc
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 SIZE_RANGE = (16, 8192)
+MAX_PIXELS = 100_000_000  # default --max-pixels: refuse bigger files from their header, before decoding
 ITERATIONS_RANGE = (1, 100_000)
 
 
@@ -38,9 +40,13 @@ class StylizeConfig:
     """Settings of one stylization. ``None`` means "the default for the chosen model"."""
 
     size: int = 512  # long edge of the output, px
-    iterations: int = 300
+    iterations: int = 300  # at the output size
+    min_size: int = 0  # coarse-to-fine: start at the output size halved down to >= this (0: off)
+    coarse_iterations: int = 100  # at each coarser scale
+    tolerance: float = 0.0  # stop a scale when the loss falls less than this (relative) in 20 steps
+    precision: str = "auto"  # network forward in fp32, or bf16 where the hardware is fast at it
     content_weight: float = 1.0
-    style_weight: float = 1e2
+    style_weight: float = 30.0
     tv_weight: float = 1.0
     style_blend: Optional[tuple[float, ...]] = None  # one weight per style image; equal if None
     style_scale: float = 1.0  # style image long edge relative to the output's
@@ -57,6 +63,7 @@ class StylizeConfig:
     device: str = "auto"
     seed: int = 0
     save_every: int = 0  # 0: no intermediate images
+    max_pixels: int = MAX_PIXELS  # input images larger than this are refused (0: no limit)
 
     def resolved(self) -> "StylizeConfig":
         """The same config with every model-dependent ``None`` filled in."""

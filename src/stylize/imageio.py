@@ -1,29 +1,36 @@
 """Image files in and out: the only module that touches Pillow.
 
-Loading turns any image Pillow opens into RGB (EXIF orientation applied, alpha
+Loading turns any image Pillow opens into sRGB (size checked from the header before
+decoding, EXIF orientation applied, an embedded ICC profile converted, alpha
 composited on white); saving is atomic (temporary file + rename) so a crash or
-Ctrl-C never leaves a half-written file under the output's name.
+Ctrl-C never leaves a half-written file under the output's name, and says sRGB.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
+from .config import MAX_PIXELS
 from .errors import BadInputError, RunError
 
 # Extra save arguments per format: high quality, no chroma subsampling for JPEG.
 _SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_SRGB = ImageCms.createProfile("sRGB")
+_SRGB_BYTES = ImageCms.ImageCmsProfile(_SRGB).tobytes()
 
 
-def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
-    """Open ``path`` as an RGB image or raise BadInputError naming the file."""
+def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open ``path`` as an sRGB image or raise BadInputError naming the file."""
     p = Path(path)
     where = f"{what} '{path}'"
     if not p.exists():
@@ -33,17 +40,51 @@ def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     if p.stat().st_size == 0:
         raise BadInputError(f"{where}: file is empty")
     try:
-        with Image.open(p) as im:
-            im.load()  # decode now, so truncated data fails here rather than mid-run
-            return _to_rgb(ImageOps.exif_transpose(im))
+        # Pillow warns about recoverable damage (corrupt EXIF); the image loads, stderr stays clean.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with _our_pixel_limit(), Image.open(p) as im:
+                _check_pixels(im, where, max_pixels)  # from the header: nothing is decoded yet
+                im.load()  # decode now, so truncated data fails here rather than mid-run
+                return _to_rgb(to_srgb(ImageOps.exif_transpose(im)))
     except UnidentifiedImageError:
         raise BadInputError(f"{where}: not an image file Pillow can read") from None
     except PermissionError:
         raise BadInputError(f"{where}: permission denied") from None
-    except Image.DecompressionBombError as e:
-        raise BadInputError(f"{where}: image is too large ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
+
+
+@contextlib.contextmanager
+def _our_pixel_limit():
+    """Pillow's own bomb check would refuse before ours could name --max-pixels."""
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_pixels(im: Image.Image, where: str, max_pixels: int) -> None:
+    w, h = im.size
+    if max_pixels and w * h > max_pixels:
+        raise BadInputError(
+            f"{where}: {w}x{h} px ({w * h / 1e6:.0f} MP) is over the --max-pixels limit of"
+            f" {max_pixels / 1e6:g} MP; raise --max-pixels to allow it"
+        )
+
+
+def to_srgb(im: Image.Image) -> Image.Image:
+    """Convert with the embedded ICC profile, if any: an Adobe RGB or P3 photo keeps its colours."""
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK", "L"):
+        return im
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(im, source, _SRGB, outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return im  # a broken profile: use the pixels as they are, like most viewers
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -62,11 +103,16 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def long_edge_dims(dims: tuple[int, int], size: int) -> tuple[int, int]:
+    """(w, h) scaled so the longer side is ``size``, keeping the aspect ratio."""
+    w, h = dims
+    scale = size / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def resize_long_edge(im: Image.Image, size: int) -> Image.Image:
     """Scale (up or down) so the longer side is ``size`` px, keeping the aspect ratio."""
-    w, h = im.size
-    scale = size / max(w, h)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    new = long_edge_dims(im.size, size)
     if new == im.size:
         return im
     return im.resize(new, Image.Resampling.LANCZOS)
@@ -121,12 +167,17 @@ def save_image(im: Image.Image, path: str | os.PathLike, text: dict[str, str] | 
     fmt = output_format(path)
     p = Path(path)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
+    if fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        options["icc_profile"] = _SRGB_BYTES  # the pixels are sRGB; say so
     if fmt == "PNG" and text:
         info = PngImagePlugin.PngInfo()
         for key, value in text.items():
             info.add_itxt(key, value)
         options["pnginfo"] = info
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise RunError(f"output '{path}': cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **options)

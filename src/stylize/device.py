@@ -1,0 +1,69 @@
+"""Where a run happens and in what precision."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .errors import BadInputError
+
+
+def resolve_device(spec: str) -> torch.device:
+    """auto | cpu | cuda | cuda:N | mps -> a device that exists, or BadInputError."""
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "mps":
+        if not torch.backends.mps.is_available():
+            raise BadInputError("--device mps: Apple MPS is not available on this machine; use --device cpu")
+        return torch.device("mps")
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if not match:
+        raise BadInputError(f"--device: '{spec}' is not one of auto, cpu, cuda, cuda:N, mps")
+    if not torch.cuda.is_available():
+        raise BadInputError(f"--device {spec}: CUDA is not available on this machine; use --device cpu")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise BadInputError(f"--device {spec}: there are only {torch.cuda.device_count()} CUDA devices")
+    torch.backends.cudnn.benchmark = True  # fixed input size for the whole run: autotune once
+    return torch.device("cuda", index)
+
+
+def resolve_precision(spec: str, device: torch.device) -> str:
+    """auto | fp32 | bf16 -> "fp32" or "bf16" for the network's forward pass.
+
+    bf16 has fp32's exponent range, so unlike fp16 it cannot overflow the activations
+    that Gram matrices square; auto picks it only where the hardware runs it fast.
+    """
+    if spec == "fp32":
+        return "fp32"
+    fast = _fast_bf16(device)
+    if spec == "bf16":
+        if device.type == "mps":
+            raise BadInputError("--precision bf16: not supported on mps; use --precision fp32")
+        return "bf16"
+    return "bf16" if fast else "fp32"
+
+
+def _fast_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8  # Ampere and newer: bf16 tensor cores
+    if device.type == "cpu":
+        return _cpu_has_bf16_units()
+    return False
+
+
+@lru_cache(maxsize=1)
+def _cpu_has_bf16_units() -> bool:
+    """AVX512-BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))

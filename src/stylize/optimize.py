@@ -1,0 +1,201 @@
+"""The optimizer loop: starting image, L-BFGS (or Adam) steps, progress, faults, scales."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .color import transfer_luminance
+from .config import StylizeConfig
+from .errors import Interrupted, RunError
+from .imageio import load_image, to_image, to_tensor
+
+
+@dataclass
+class Progress:
+    """What ``on_progress`` receives after every iteration."""
+
+    step: int  # position in the whole schedule, over all scales
+    total: int
+    losses: dict[str, float]  # weighted terms: content, style, tv, total
+    elapsed: float  # seconds since the optimization started
+    image: Optional[Image.Image] = None  # the current image, every ``save_every`` steps
+    size: int = 0  # long edge of the scale being optimized
+
+
+def initial_image(cfg: StylizeConfig, content: torch.Tensor) -> torch.Tensor:
+    if cfg.init == "content":
+        return content.clone()
+    if cfg.init == "noise":
+        generator = torch.Generator().manual_seed(cfg.seed)
+        noise = torch.randn(content.shape, generator=generator)
+        return (0.5 + 0.1 * noise).to(content.device)
+    image = load_image(cfg.init, "--init image", cfg.max_pixels).resize(
+        (content.shape[3], content.shape[2]), Image.Resampling.LANCZOS
+    )
+    return to_tensor(image).to(content.device)
+
+
+def upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The previous scale's result at the next scale's size, as the new starting point."""
+    with torch.no_grad():
+        up = nn.functional.interpolate(x.detach(), size=like.shape[-2:], mode="bicubic", align_corners=False)
+    return up.clamp_(0, 1).contiguous()
+
+
+LINE_SEARCH_EVALS = 20
+MAX_RETRIES = 3  # restarts after a NaN/inf loss before the run is given up
+
+
+def make_optimizer(x: torch.Tensor, cfg: StylizeConfig, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam([x], lr=lr)
+    # One L-BFGS iteration per step() so progress can be reported; the history persists.
+    # Without a line search L-BFGS diverges on these losses; strong Wolfe keeps it stable.
+    # max_eval must be set: its default (max_iter * 5 // 4 = 1) leaves the line search
+    # no evaluations to back off with, and the run silently stalls.
+    return torch.optim.LBFGS(
+        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=100,
+        line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
+    )
+
+
+class _Evaluator:
+    """The closure handed to the optimizer, remembering its last point.
+
+    torch's L-BFGS re-evaluates the objective at the start of every step() at the
+    point its line search just accepted, which is usually the last point evaluated:
+    the cache makes that a lookup instead of a second forward and backward pass.
+    """
+
+    def __init__(self, objective: nn.Module, x: torch.Tensor):
+        self.objective, self.x = objective, x
+        self.point = self.grad = self.losses = None
+
+    def __call__(self) -> torch.Tensor:
+        if self.point is not None and torch.equal(self.point, self.x.detach()):
+            self.x.grad = self.grad.clone()
+            return self.losses["total"]
+        self.x.grad = None
+        losses = self.objective(self.x)
+        losses["total"].backward()
+        self.point = self.x.detach().clone()
+        self.grad = self.x.grad.detach().clone()
+        self.losses = {k: v.detach() for k, v in losses.items()}
+        return self.losses["total"]
+
+    def losses_at_x(self) -> dict[str, float]:
+        """The loss terms at the current x (evaluated once if the cache does not hold it)."""
+        self()
+        return {k: v.item() for k, v in self.losses.items()}
+
+
+class Loop:
+    """Runs the optimizer scale after scale, counting iterations across the scales."""
+
+    def __init__(self, cfg: StylizeConfig, total: int, on_progress, precision: str, final_hw: tuple[int, int]):
+        self.cfg, self.total, self.on_progress = cfg, total, on_progress
+        self.precision, self.final_hw = precision, final_hw
+        self.position = 0  # iterations of the schedule behind us (plateau skips count as done)
+        self.steps = 0  # optimizer steps actually taken
+        self.notices: list[str] = []
+        self.lr, self.retries = cfg.lr, 0  # lowered after a numerical fault
+        self.start = time.perf_counter()
+
+    def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, iterations: int, size: int):
+        """``iterations`` steps from ``x`` (or fewer on a plateau); returns the last finite iterate."""
+        cfg = self.cfg
+        objective.bf16 = self.precision == "bf16"
+        x = x.detach().clone().requires_grad_(True)
+        optimizer, evaluate = make_optimizer(x, cfg, self.lr), _Evaluator(objective, x)
+        good = x.detach().clone()
+        plateau = _Plateau(cfg.tolerance)
+        end = self.position + iterations
+        while self.position < end:
+            try:
+                optimizer.step(evaluate)
+                if cfg.optimizer == "adam":
+                    with torch.no_grad():
+                        x.clamp_(0, 1)  # Adam takes small steps: keep it inside the box
+                losses = evaluate.losses_at_x()
+            except KeyboardInterrupt:
+                raise Interrupted(to_image(self._full_size(finalize(good, cfg, content_t))), self.steps) from None
+            if not all(map(_finite, losses.values())) or not torch.isfinite(x).all():
+                optimizer, evaluate = self._recover(objective, x, good, size)
+                continue
+            good.copy_(x.detach())
+            self.position, self.steps = self.position + 1, self.steps + 1
+            if plateau.reached(losses["total"]):
+                self.position = end
+            self._report(losses, good, content_t, size)
+        return good
+
+    def _recover(self, objective, x, good, size):
+        """A non-finite loss: go back to the last finite image with a safer setting, and say so.
+
+        bf16 first falls back to fp32; after that each retry divides the step size by 10.
+        """
+        at = f"iteration {self.steps + 1} ({size} px)"
+        with torch.no_grad():
+            x.copy_(good)
+        if objective.bf16:
+            self.precision, objective.bf16 = "fp32", False
+            self.notices.append(f"the loss became NaN/inf at {at} in bf16; continued in fp32")
+        elif self.retries < MAX_RETRIES:
+            self.retries += 1
+            self.lr /= 10
+            self.notices.append(f"the loss became NaN/inf at {at}; restarted from the last finite image"
+                                f" with --lr {self.lr:g}")
+        else:
+            raise RunError(f"the loss stayed NaN/inf at {at} after {MAX_RETRIES} restarts with lower --lr;"
+                           " check the input images and weights")
+        return make_optimizer(x, self.cfg, self.lr), _Evaluator(objective, x)
+
+    def _report(self, losses, good, content_t, size) -> None:
+        if self.on_progress is None:
+            return
+        every = self.cfg.save_every
+        snapshot = every and self.position % every == 0 and self.position < self.total
+        image = to_image(finalize(good, self.cfg, content_t)) if snapshot else None
+        elapsed = time.perf_counter() - self.start
+        self.on_progress(Progress(self.position, self.total, losses, elapsed, image, size))
+
+    def _full_size(self, image: torch.Tensor) -> torch.Tensor:
+        if tuple(image.shape[-2:]) == self.final_hw:
+            return image
+        return upsample(image, torch.empty(1, 3, *self.final_hw))
+
+
+class _Plateau:
+    """Stop a scale when the loss fell by less than ``tolerance`` (relative) over a window."""
+
+    WINDOW = 20
+
+    def __init__(self, tolerance: float):
+        self.tolerance, self.history = tolerance, []
+
+    def reached(self, loss: float) -> bool:
+        if not self.tolerance:
+            return False
+        self.history.append(loss)
+        if len(self.history) <= self.WINDOW:
+            return False
+        before = self.history[-1 - self.WINDOW]
+        return (before - loss) <= self.tolerance * abs(before)
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
+
+
+def finalize(x: torch.Tensor, cfg: StylizeConfig, content: torch.Tensor) -> torch.Tensor:
+    """The iterate as an image: clamped to [0, 1], colours restored if asked."""
+    image = x.detach().clamp(0, 1)
+    if cfg.preserve_color == "luminance":
+        image = transfer_luminance(image, content)
+    return image
