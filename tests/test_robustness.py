@@ -2,12 +2,14 @@
 
 import io
 import os
+import shutil
 import struct
 
 import pytest
 import torch
 from PIL import Image, ImageCms, ImageFile
 
+import stylize.engine
 import stylize.imageio
 import stylize.weights
 from conftest import FAST
@@ -150,3 +152,54 @@ def test_style_too_thin_for_the_network(cli, images, tmp_path):
     result = cli(images["content"], thin, "-o", tmp_path / "o.png", *FAST)
     assert result.exit_code == 2
     assert _error(result).startswith(f"Error: style image '{thin}': 32x1 px at this size is too thin;")
+
+
+def test_estimate_prints_and_runs_nothing(cli, images, tmp_path):
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", "--estimate", "--size", "512")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"{images['content']}: 512x341 px, vgg19 ")
+    assert " GiB peak (" in result.stdout and not (tmp_path / "o.png").exists()
+
+
+def test_a_run_that_cannot_fit_is_refused_with_the_size_that_fits(cli, images, tmp_path, monkeypatch):
+    budget = int(1.5 * 2**30)
+    monkeypatch.setattr(stylize.engine, "available", lambda device: budget)
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", "--size", "4096", "--precision", "fp32")
+    assert result.exit_code == 2
+    line = _error(result)
+    assert line.startswith("Error: --size 4096: a 4096x2731 px run needs about ")
+    assert line.endswith(" on cpu, more than the 1.5 GiB available; --size {} fits (or pass --force)".format(
+        int(line.split("--size ")[2].split()[0])))
+    fits = int(line.split("--size ")[2].split()[0])
+    config = StylizeConfig(size=fits, precision="fp32")
+    stylizer = stylize.engine.Stylizer(config)
+    for size, ok in ((fits, True), (fits + 1, False)):
+        w, h = round(size), round(size * 2 / 3)
+        assert (stylizer.memory(w, h)[0] <= budget) == ok
+
+
+def test_force_runs_anyway(cli, images, tmp_path, monkeypatch):
+    monkeypatch.setattr(stylize.engine, "available", lambda device: 1)
+    assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST).exit_code == 2
+    assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--force").exit_code == 0
+
+
+def test_out_of_memory_mid_run_fails_one_batch_item(cli, images, tmp_path, monkeypatch):
+    optimize, calls = stylize.engine.Loop.optimize, []
+
+    def first_runs_out(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return optimize(self, *args, **kwargs)
+
+    monkeypatch.setattr(stylize.engine.Loop, "optimize", first_runs_out)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(images["content"], folder / name)
+    result = cli(folder, images["style"], "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 1
+    assert "failed: a.png" not in result.stderr
+    assert f"failed: {folder}/a.png: out of memory on cpu at 32x21 px; --size " in result.stderr
+    assert (tmp_path / "out" / "b__style.jpg").exists()

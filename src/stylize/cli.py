@@ -108,6 +108,8 @@ D = DEFAULTS
 @click.option("--device", default=D.device, show_default=True, metavar="auto|cpu|cuda|cuda:N|mps")
 @click.option("--max-pixels", type=int, default=D.max_pixels, show_default=True,
               help="Refuse input images with more pixels than this, checked before decoding (0: no limit).")
+@click.option("--force", is_flag=True, help="Run even if the memory estimate exceeds what is available.")
+@click.option("--estimate", is_flag=True, help="Print the estimated peak memory of the run and exit.")
 @click.option("--seed", type=int, default=D.seed, show_default=True)
 @click.option("--save-every", type=int, default=D.save_every, show_default=True, metavar="N",
               help="Also save every N iterations as OUTPUT_<iteration>.ext (0: never).")
@@ -125,7 +127,7 @@ D = DEFAULTS
 @click.version_option(package_name="stylize")
 @click.pass_context
 def main(ctx, content, styles, output, style_layers, quiet, grid, recursive, name_template, ext,
-         each_style, skip_existing, shard, log, **options):
+         each_style, skip_existing, shard, log, estimate, **options):
     """Repaint the CONTENT photo in the style of one or more STYLE paintings.
 
     CONTENT may be a folder: every image in it is stylized into the output folder,
@@ -140,6 +142,8 @@ def main(ctx, content, styles, output, style_layers, quiet, grid, recursive, nam
     batch_mode = Path(content).is_dir() or any(Path(s).is_dir() for s in styles)
     with _Signals() as signals:
         try:
+            if estimate:
+                return _estimate(content, len(styles), config)
             if batch_mode:
                 from .batch_cli import run_batch
 
@@ -151,6 +155,19 @@ def main(ctx, content, styles, output, style_layers, quiet, grid, recursive, nam
         except StylizeError as e:
             click.echo(f"Error: {one_line(e)}", err=True)
             ctx.exit(e.exit_code)
+
+
+def _estimate(content: str, n_styles: int, config: StylizeConfig) -> None:
+    from .engine import Stylizer
+    from .imageio import load_image, long_edge_dims
+    from .memory import describe
+
+    stylizer = Stylizer(config, n_styles)
+    width, height = long_edge_dims(load_image(content, "content image", config.max_pixels).size, config.size)
+    need, room = stylizer.memory(width, height)
+    cfg = stylizer.cfg
+    click.echo(f"{content}: {width}x{height} px, {cfg.model} {stylizer.precision} on {stylizer.device}:"
+               f" about {describe(need)} peak ({describe(room)} available)")
 
 
 class _Signals:

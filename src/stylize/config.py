@@ -64,6 +64,7 @@ class StylizeConfig:
     seed: int = 0
     save_every: int = 0  # 0: no intermediate images
     max_pixels: int = MAX_PIXELS  # input images larger than this are refused (0: no limit)
+    force: bool = False  # run even when the memory estimate exceeds what is available
 
     def resolved(self) -> "StylizeConfig":
         """The same config with every model-dependent ``None`` filled in."""

@@ -18,11 +18,12 @@ from . import config as C
 from .color import match_color
 from .config import DEFAULTS, StylizeConfig
 from .device import resolve_device, resolve_precision
-from .errors import BadInputError
+from .errors import BadInputError, RunError
 from .features import build_extractor, check_layers, min_input_size
 from .imageio import load_image, long_edge_dims, resize_long_edge, to_image, to_tensor
 from .objective import Objective, style_grams
-from .optimize import Loop, Progress, finalize, initial_image, upsample
+from .memory import available, describe, estimate, largest_fitting_size
+from .optimize import HISTORY_SIZE, Loop, Progress, finalize, initial_image, upsample
 from .weights import load_weights
 
 ImageLike = Union[str, os.PathLike, Image.Image]
@@ -105,21 +106,47 @@ class Stylizer:
         photo = _open(content, "content image", cfg.max_pixels)
         width, height = long_edge_dims(photo.size, cfg.size)
         _check_min_size(cfg, (width, height), content)
+        self.check_memory(width, height)
         need = min_input_size(cfg.model, _taps(cfg))  # a coarse scale too small for the network is left out
         plan = [(s, n) for s, n in schedule(cfg) if s == cfg.size or min(long_edge_dims(photo.size, s)) >= need]
         loop = Loop(cfg, sum(n for _, n in plan), on_progress, self.precision, (height, width))
         x = None
-        for size, iterations in plan:
-            content_t = to_tensor(resize_long_edge(photo, size)).to(self.device)
-            x = initial_image(cfg, content_t) if x is None else upsample(x, content_t)
-            objective = Objective(self.extractor, content_t, self.style_targets(styles, content_t, size), cfg)
-            x = loop.optimize(objective, x, content_t, iterations, size)
+        try:
+            for size, iterations in plan:
+                content_t = to_tensor(resize_long_edge(photo, size)).to(self.device)
+                x = initial_image(cfg, content_t) if x is None else upsample(x, content_t)
+                objective = Objective(self.extractor, content_t, self.style_targets(styles, content_t, size), cfg)
+                x = loop.optimize(objective, x, content_t, iterations, size)
+        except torch.OutOfMemoryError:
+            raise RunError(self._out_of_memory(width, height)) from None
         final = finalize(x, cfg, content_t)
         objective.bf16 = False  # the reported losses are exact, whatever precision ran
         with torch.no_grad():
             losses = {k: v.item() for k, v in objective(final).items()}
         return Result(to_image(final), losses, loop.steps, time.perf_counter() - loop.start, cfg,
                       str(self.device), loop.precision, loop.notices)
+
+
+    def check_memory(self, width: int, height: int) -> None:
+        """Refuse a run that cannot fit before it starts (unless --force)."""
+        need, room = self.memory(width, height)
+        if room and need > room and not self.cfg.force:
+            best = largest_fitting_size(self.cfg, width / height, self.precision, self.device, HISTORY_SIZE, room)
+            raise BadInputError(
+                f"--size {self.cfg.size}: a {width}x{height} px run needs about {describe(need)} on {self.device},"
+                f" more than the {describe(room)} available; --size {best} fits (or pass --force)"
+            )
+
+    def memory(self, width: int, height: int) -> tuple[int, int]:
+        """(estimated peak bytes, bytes available) for a run at ``width`` x ``height``."""
+        need = estimate(self.cfg, width, height, self.precision, self.device, HISTORY_SIZE)
+        return need, available(self.device)
+
+    def _out_of_memory(self, width: int, height: int) -> str:
+        torch.cuda.empty_cache()
+        room = available(self.device)
+        best = largest_fitting_size(self.cfg, width / height, self.precision, self.device, HISTORY_SIZE, room)
+        return f"out of memory on {self.device} at {width}x{height} px; --size {best} should fit"
 
 
 def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:

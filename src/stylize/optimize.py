@@ -49,6 +49,7 @@ def upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 LINE_SEARCH_EVALS = 20
+HISTORY_SIZE = 100  # L-BFGS (s, y) pairs kept: each pair is two copies of the image
 MAX_RETRIES = 3  # restarts after a NaN/inf loss before the run is given up
 
 
@@ -60,7 +61,7 @@ def make_optimizer(x: torch.Tensor, cfg: StylizeConfig, lr: float) -> torch.opti
     # max_eval must be set: its default (max_iter * 5 // 4 = 1) leaves the line search
     # no evaluations to back off with, and the run silently stalls.
     return torch.optim.LBFGS(
-        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=100,
+        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=HISTORY_SIZE,
         line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
     )
 
