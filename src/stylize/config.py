@@ -40,9 +40,9 @@ class StylizeConfig:
     """Settings of one stylization. ``None`` means "the default for the chosen model"."""
 
     size: int = 512  # long edge of the output, px
-    iterations: int = 300  # at the output size
-    min_size: int = 0  # coarse-to-fine: start at the output size halved down to >= this (0: off)
-    coarse_iterations: int = 100  # at each coarser scale
+    iterations: int = 50  # at the output size
+    min_size: int = 128  # coarse-to-fine: start at the output size halved down to >= this (0: off)
+    coarse_iterations: int = 150  # at each coarser scale
     tolerance: float = 0.0  # stop a scale when the loss falls less than this (relative) in 20 steps
     precision: str = "auto"  # network forward in fp32, or bf16 where the hardware is fast at it
     content_weight: float = 1.0

@@ -116,13 +116,44 @@ def build_extractor(
     depth = max(names.index(name) for name in layers) + 1
     body = nn.Sequential(OrderedDict(list(body.named_children())[:depth]))
     _replace_modules(body, pooling)
+    body = _materialize(body, weights, prefix, model, seed)
+    extractor = FeatureExtractor(body, names[:depth], layers, Normalize(**weights.preprocess))
+    return extractor.eval().requires_grad_(False)
+
+
+class PooledExtractor(nn.Module):
+    """RGB [0, 1] (N, 3, H, W) -> one globally average-pooled vector per image (N, D)."""
+
+    def __init__(self, body: nn.Sequential, normalize: Normalize):
+        super().__init__()
+        self.normalize, self.body, self.pool = normalize, body, nn.AdaptiveAvgPool2d(1)
+        # D: what the last conv emits (512 for VGG, 2048 for ResNet50's last bottleneck).
+        self.width = [m for m in body.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.body(self.normalize(image))).flatten(1)  # (N, D, 1, 1) -> (N, D)
+
+
+def build_pooled_extractor(model: str, weights: Weights, seed: int = 0) -> PooledExtractor:
+    """The whole network but its classifier, frozen: the input of a transfer-learning head.
+
+    VGG: all of ``features``, then global average pooling (not torchvision's 7x7 pool, so
+    any input size >= 32 px gives the same D). ResNet50: every child but ``fc``; our
+    pooling is exactly its ``avgpool``.
+    """
+    body, _, prefix = _backbone(model)
+    body = _materialize(body, weights, prefix, model, seed)
+    return PooledExtractor(body, Normalize(**weights.preprocess)).eval().requires_grad_(False)
+
+
+def _materialize(body: nn.Module, weights: Weights, prefix: str, model: str, seed: int) -> nn.Module:
+    """Meta-device body -> real CPU tensors holding the weights (seeded init for random)."""
     body = body.to_empty(device="cpu")
     if weights.state_dict is None:
         _random_init(body, seed)
     else:
         _load(body, weights, prefix, model)
-    extractor = FeatureExtractor(body, names[:depth], layers, Normalize(**weights.preprocess))
-    return extractor.eval().requires_grad_(False)
+    return body
 
 
 def _replace_modules(body: nn.Module, pooling: str) -> None:
