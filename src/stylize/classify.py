@@ -359,14 +359,9 @@ def _check_readable(data_dir, classes: list[str], features: Features) -> None:
 
 def check_output(path: str | os.PathLike) -> None:
     """Fail before any work if the head file cannot be written there."""
-    p = Path(path)
-    folder = p.parent
-    if p.is_dir():
-        raise BadInputError(f"output '{path}': is a directory")
-    if not folder.is_dir():
-        raise BadInputError(f"output '{path}': folder '{folder}' does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInputError(f"output '{path}': folder '{folder}' is not writable")
+    from .imageio import check_writable
+
+    check_writable(path)
 
 
 def save_head(result: TrainResult, path: str | os.PathLike) -> None:

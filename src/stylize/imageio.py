@@ -142,8 +142,13 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def check_output(path: str | os.PathLike) -> None:
-    """Fail before any work if ``path`` cannot be written."""
+    """Fail before any work if ``path`` cannot be written as an image."""
     output_format(path)
+    check_writable(path)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before any work if a file cannot be written at ``path`` (any format)."""
     p = Path(path)
     folder = p.parent
     if p.is_dir():
