@@ -43,3 +43,12 @@ def test_total_variation_of_flat_and_striped_images():
 def test_blend_grams_is_normalised_weighted_sum():
     a, b = torch.ones(1, 2, 2), torch.zeros(1, 2, 2)
     assert torch.allclose(blend_grams([a, b], [3, 1]), torch.full((1, 2, 2), 0.75))
+
+
+def test_gram_matrix_gradient_matches_autograd_of_the_direct_formula():
+    f = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram_matrix, (f,))
+    upstream = torch.randn(2, 3, 3, dtype=torch.float64)  # not symmetric: the general case
+    direct = torch.autograd.grad((f.reshape(2, 3, 20) @ f.reshape(2, 3, 20).transpose(1, 2) / 60 * upstream).sum(), f)
+    ours = torch.autograd.grad((gram_matrix(f) * upstream).sum(), f)
+    assert torch.allclose(ours[0], direct[0])

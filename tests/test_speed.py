@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import stylize.device
-from conftest import make_content, make_style
+from conftest import EXAMPLES, make_content, make_style
 from stylize import StylizeConfig, run
 from stylize.device import resolve_precision
 from stylize.engine import schedule
@@ -86,3 +86,32 @@ def test_plateau_ends_a_scale_early(images):
     result = run(images["content"], images["style"], config=config, on_progress=lambda p: seen.append(p.step))
     assert result.steps < 200
     assert seen[-1] == 200  # the progress bar still ends full
+
+
+def _first_step_evaluations(monkeypatch, warm: bool) -> int:
+    """Objective evaluations spent by the first L-BFGS step of the second scale."""
+    import stylize.optimize
+
+    calls = [0]
+    forward = Objective.forward
+
+    def counting(self, image):
+        calls[0] += 1
+        return forward(self, image)
+
+    monkeypatch.setattr(Objective, "forward", counting)
+    if not warm:
+        monkeypatch.setattr(stylize.optimize.Loop, "_first_lr", lambda self, evaluate: self.lr)
+    seen = []
+    config = StylizeConfig(size=64, min_size=32, coarse_iterations=20, iterations=3)
+    run(EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg", config=config,
+        on_progress=lambda p: seen.append((p.size, calls[0])))
+    before = [n for size, n in seen if size == 32][-1]
+    return [n for size, n in seen if size == 64][0] - before
+
+
+def test_the_next_scale_starts_l_bfgs_with_the_last_scales_step_size(monkeypatch):
+    warm = _first_step_evaluations(monkeypatch, warm=True)
+    monkeypatch.undo()
+    cold = _first_step_evaluations(monkeypatch, warm=False)
+    assert warm <= 2 < cold

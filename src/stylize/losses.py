@@ -20,8 +20,26 @@ _EPS = 1e-12
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
     b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)  # (B, C, H*W)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
+    return _Gram.apply(features.reshape(b, c, h * w)) / (c * h * w)
+
+
+class _Gram(torch.autograd.Function):
+    """F -> F F^T with a backward of one matmul instead of autograd's two plus an add.
+
+    Autograd sees F used twice and computes dG F and dG^T F separately, then adds two
+    (C, H*W) tensors; (dG + dG^T) F is the same gradient from a (C, C) add. At 512 px
+    this cuts the style losses' backward roughly in half (about 10% of an iteration).
+    """
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        return flat @ flat.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (flat,) = ctx.saved_tensors
+        return (grad + grad.transpose(1, 2)) @ flat
 
 
 def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

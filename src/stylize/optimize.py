@@ -93,7 +93,8 @@ class _Evaluator:
     def losses_at_x(self) -> dict[str, float]:
         """The loss terms at the current x (evaluated once if the cache does not hold it)."""
         self()
-        return {k: v.item() for k, v in self.losses.items()}
+        values = torch.stack(list(self.losses.values())).tolist()  # one device sync, not four
+        return dict(zip(self.losses, values))
 
 
 class Loop:
@@ -106,6 +107,7 @@ class Loop:
         self.steps = 0  # optimizer steps actually taken
         self.notices: list[str] = []
         self.lr, self.retries = cfg.lr, 0  # lowered after a numerical fault
+        self.curvature = None  # L-BFGS's H_diag at the end of the last scale
         self.start = time.perf_counter()
 
     def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, iterations: int, size: int):
@@ -113,7 +115,8 @@ class Loop:
         cfg = self.cfg
         objective.bf16 = self.precision == "bf16"
         x = x.detach().clone().requires_grad_(True)
-        optimizer, evaluate = make_optimizer(x, cfg, self.lr), _Evaluator(objective, x)
+        evaluate = _Evaluator(objective, x)
+        optimizer = make_optimizer(x, cfg, self._first_lr(evaluate))
         good = x.detach().clone()
         plateau = _Plateau(cfg.tolerance)
         end = self.position + iterations
@@ -130,11 +133,27 @@ class Loop:
                 optimizer, evaluate = self._recover(objective, x, good, size)
                 continue
             good.copy_(x.detach())
+            optimizer.param_groups[0]["lr"] = self.lr  # the first step's warm start is over
             self.position, self.steps = self.position + 1, self.steps + 1
             if plateau.reached(losses["total"]):
                 self.position = end
             self._report(losses, good, content_t, size)
+        self.curvature = optimizer.state[x].get("H_diag") if cfg.optimizer == "lbfgs" else None
         return good
+
+    def _first_lr(self, evaluate: "_Evaluator") -> float:
+        """The step size for a scale's first L-BFGS step, warm-started from the last scale.
+
+        A fresh L-BFGS starts its line search at 1/|g|_1 along -g, far too short here: it
+        took 5-7 evaluations to grow the step at every scale (7 s of a 512 px CPU run).
+        The previous scale's inverse-Hessian scale (H_diag) is a good first guess; the
+        strong Wolfe search still backs off if it is too long.
+        """
+        if self.curvature is None or self.cfg.optimizer != "lbfgs":
+            return self.lr
+        evaluate()  # cached: the optimizer's first call reuses it
+        g1 = evaluate.grad.abs().sum().item()
+        return self.lr * float(self.curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
 
     def _recover(self, objective, x, good, size):
         """A non-finite loss: go back to the last finite image with a safer setting, and say so.
