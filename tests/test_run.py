@@ -141,3 +141,16 @@ def test_ctrl_c_saves_the_current_image_and_exits_130(images, tmp_path):
     assert Image.open(out).size == (32, 21)
     assert json.loads(Image.open(out).text["stylize"])["interrupted_at"] >= 2
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_outputs_written_seconds_apart_are_byte_identical(tmp_path):
+    # Separate processes: the sRGB profile embedded in every output is built at import time,
+    # and lcms stamps it with the clock unless the stamp is fixed.
+    script = ("import sys; from PIL import Image; from stylize.imageio import save_image;"
+              " save_image(Image.new('RGB', (8, 8), 'red'), sys.argv[1])")
+    outs = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for i, out in enumerate(outs):
+        if i:
+            time.sleep(1.1)
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True)
+    assert outs[0].read_bytes() == outs[1].read_bytes()

@@ -26,7 +26,9 @@ from .errors import BadInputError, RunError
 _SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _SRGB = ImageCms.createProfile("sRGB")
-_SRGB_BYTES = ImageCms.ImageCmsProfile(_SRGB).tobytes()
+# Bytes 24-35 of an ICC header are its creation time: lcms stamps "now", which would make
+# the same run write different files a second apart. A fixed stamp keeps outputs reproducible.
+_SRGB_BYTES = (lambda b: b[:24] + bytes(12) + b[36:])(ImageCms.ImageCmsProfile(_SRGB).tobytes())
 
 
 def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
