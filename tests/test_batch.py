@@ -125,7 +125,7 @@ def test_signal_mid_batch_leaves_no_partial_file(photos, styles, tmp_path, sig, 
     (photos / "broken.jpg").unlink()
     out = tmp_path / "out"
     args = [sys.executable, "-m", "stylize", photos, styles / "red.png", "-o", out, "--weights", "random",
-            "--size", "32", "--iterations", "100000", "-q"]
+            "--size", "32", "--iterations", "100000", "--tolerance", "0", "-q"]
     proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)  # well into the first image's iterations
     proc.send_signal(sig)

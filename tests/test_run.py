@@ -128,7 +128,7 @@ def test_python_dash_m(images, tmp_path):
 def test_ctrl_c_saves_the_current_image_and_exits_130(images, tmp_path):
     out = tmp_path / "o.png"
     args = [sys.executable, "-m", "stylize", images["content"], images["style"], "-o", out, "--weights", "random",
-            "--size", "32", "--iterations", "100000", "--save-every", "1", "-q"]
+            "--size", "32", "--iterations", "100000", "--tolerance", "0", "--save-every", "1", "-q"]
     proc = subprocess.Popen([str(a) for a in args], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (tmp_path / "o_0002.png").exists() and time.time() < deadline:
