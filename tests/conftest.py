@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,23 @@ from PIL import Image, ImageDraw
 from stylize.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@contextlib.contextmanager
+def spawned(args, **kwargs):
+    """The CLI in a subprocess that Ctrl-C reaches, killed if the test fails first.
+
+    A shell starts background jobs with SIGINT ignored, and a child inherits that: the
+    signal tests would see a run that never stops. The child gets the default back.
+    """
+    proc = subprocess.Popen([str(a) for a in args], text=True, **kwargs,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def make_content(size=(48, 32)) -> Image.Image:

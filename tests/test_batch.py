@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import stylize.engine
-from conftest import FAST, make_content, make_style
+from conftest import FAST, make_content, make_style, spawned
 from stylize.grid import LABEL_PX
 
 
@@ -126,10 +126,13 @@ def test_signal_mid_batch_leaves_no_partial_file(photos, styles, tmp_path, sig, 
     out = tmp_path / "out"
     args = [sys.executable, "-m", "stylize", photos, styles / "red.png", "-o", out, "--weights", "random",
             "--size", "32", "--iterations", "100000", "--tolerance", "0", "-q"]
-    proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # well into the first image's iterations
-    proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=60)
+    with spawned(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = time.time() + 60
+        while not out.exists() and time.time() < deadline:  # made once the network is loaded
+            time.sleep(0.05)
+        time.sleep(1)  # into the first image's iterations
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     assert _outputs(out) == []  # the image in progress is dropped, not half-written

@@ -110,3 +110,16 @@ def test_runtime_failure_exits_1(cli, images, tmp_path, monkeypatch):
     assert _error_line(result) == f"Error: output '{out}': cannot write (No space left on device)"
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("stop, code", [(KeyboardInterrupt, 130), ("terminated", 143)])
+def test_a_signal_before_the_run_starts_exits_with_its_own_code(cli, images, tmp_path, monkeypatch, stop, code):
+    import stylize.cli
+
+    def interrupted(*args):
+        raise stylize.cli.Terminated if stop == "terminated" else stop
+
+    monkeypatch.setattr(stylize.cli, "_stylize", interrupted)
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png")
+    assert result.exit_code == code
+    assert result.stderr.strip() == "Interrupted: nothing was written."

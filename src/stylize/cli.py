@@ -21,6 +21,10 @@ from .config import DEFAULTS, StylizeConfig
 from .errors import Interrupted, StylizeError, one_line
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: the same clean stop, but exit code 143."""
+
+
 class OneLineErrors(click.Command):
     """Click, but a usage error is the single line 'Error: ...' without the usage block."""
 
@@ -30,9 +34,9 @@ class OneLineErrors(click.Command):
         except click.ClickException as e:
             click.echo(f"Error: {e.format_message()}", err=True)
             code = e.exit_code
-        except (click.Abort, KeyboardInterrupt):
+        except (click.Abort, KeyboardInterrupt) as e:  # before a run started: imports, checks
             click.echo("Interrupted: nothing was written.", err=True)
-            code = 130
+            code = 143 if isinstance(e.__cause__ or e, Terminated) else 130  # click wraps it in Abort
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
@@ -178,7 +182,7 @@ class _Signals:
     def __enter__(self):
         def on_term(signum, frame):
             self.code = 143
-            raise KeyboardInterrupt
+            raise Terminated
 
         self.previous = signal.signal(signal.SIGTERM, on_term)
         return self
