@@ -82,7 +82,9 @@ class Stylizer:
         self.extractor = build_extractor(
             cfg.model, load_weights(cfg.model, cfg.weights), _taps(cfg), cfg.pooling, cfg.seed
         ).to(self.device)
-        if self.device.type == "cuda":
+        if self.device.type in ("cpu", "cuda"):
+            # channels_last: oneDNN's and cuDNN's native layout. On the CPU it made an iteration
+            # 6-9% faster (fp32 and bf16, 256 and 512 px), most of it in max-pooling (13x faster).
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
 

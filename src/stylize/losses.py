@@ -39,7 +39,11 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (flat,) = ctx.saved_tensors
-        return (grad + grad.transpose(1, 2)) @ flat
+        sym = grad + grad.transpose(1, 2)
+        if flat.stride(-1) == 1:
+            return sym @ flat
+        # channels_last features: (sym F)^T = F^T sym keeps the gradient in their layout.
+        return (flat.transpose(1, 2) @ sym).transpose(1, 2)
 
 
 def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,8 @@ class Objective(nn.Module):
     def __init__(self, extractor: nn.Module, content: torch.Tensor, style_targets: dict, cfg, bf16=False):
         super().__init__()
         self.extractor, self.cfg, self.bf16 = extractor, cfg, bf16
+        weight = next(extractor.parameters())
+        self.channels_last = weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last)
         self.targets = style_targets
         with torch.no_grad():
             self.content = ContentLoss(extractor(content)[cfg.content_layer])
@@ -37,6 +39,8 @@ class Objective(nn.Module):
         self.layer_weights = [w / sum(layer_weights) for w in layer_weights]
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.channels_last:  # the network's layout (see Stylizer); gradients come back to image's
+            image = image.contiguous(memory_format=torch.channels_last)
         if not self.bf16:
             return self.extractor(image)
         with torch.autocast(image.device.type, dtype=torch.bfloat16):
