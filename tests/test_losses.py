@@ -1,5 +1,6 @@
 """The loss math, checked against hand-computed values."""
 
+import pytest
 import torch
 
 from stylize.losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
@@ -45,8 +46,9 @@ def test_blend_grams_is_normalised_weighted_sum():
     assert torch.allclose(blend_grams([a, b], [3, 1]), torch.full((1, 2, 2), 0.75))
 
 
-def test_gram_matrix_gradient_matches_autograd_of_the_direct_formula():
-    f = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_matrix_gradient_matches_autograd_of_the_direct_formula(layout):
+    f = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
     assert torch.autograd.gradcheck(gram_matrix, (f,))
     upstream = torch.randn(2, 3, 3, dtype=torch.float64)  # not symmetric: the general case
     direct = torch.autograd.grad((f.reshape(2, 3, 20) @ f.reshape(2, 3, 20).transpose(1, 2) / 60 * upstream).sum(), f)
