@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from .config import MODELS
 from .device import resolve_device
 from .errors import BadInputError, RunError, one_line
 from .features import PooledExtractor, build_pooled_extractor, layer_names, min_input_size
-from .imageio import load_image, resize_long_edge, to_tensor
+from .imageio import atomic_write, check_writable, load_image, resize_long_edge, to_tensor
 from .train_config import TRAIN_DEFAULTS, TrainConfig
 from .weights import load_weights
 
@@ -359,8 +358,6 @@ def _check_readable(data_dir, classes: list[str], features: Features) -> None:
 
 def check_output(path: str | os.PathLike) -> None:
     """Fail before any work if the head file cannot be written there."""
-    from .imageio import check_writable
-
     check_writable(path)
 
 
@@ -381,26 +378,7 @@ def save_head(result: TrainResult, path: str | os.PathLike) -> None:
         "val_accuracy": result.history[-1].val_accuracy,
         "state_dict": {k: v.detach().cpu() for k, v in result.head.state_dict().items()},
     }
-    _atomic_save(record, path)
-
-
-def _atomic_save(obj, path: str | os.PathLike) -> None:
-    p = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, p)
-    except BaseException as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise RunError(f"output '{path}': cannot write ({e.strerror or e})") from None
-        raise
+    atomic_write(path, lambda f: torch.save(record, f))
 
 
 def read_head(path: str | os.PathLike) -> dict:

@@ -14,6 +14,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import torch
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -172,7 +173,6 @@ def _umask() -> int:
 def save_image(im: Image.Image, path: str | os.PathLike, text: dict[str, str] | None = None) -> None:
     """Write ``im`` atomically; ``text`` goes into PNG text chunks."""
     fmt = output_format(path)
-    p = Path(path)
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
     if fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         options["icc_profile"] = _SRGB_BYTES  # the pixels are sRGB; say so
@@ -181,13 +181,23 @@ def save_image(im: Image.Image, path: str | os.PathLike, text: dict[str, str] | 
         for key, value in text.items():
             info.add_itxt(key, value)
         options["pnginfo"] = info
+    atomic_write(path, lambda f: im.save(f, format=fmt, **options))
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then rename it into place.
+
+    A crash or Ctrl-C never leaves a partial file under the final name; an OSError
+    becomes one RunError line naming the output.
+    """
+    p = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
         raise RunError(f"output '{path}': cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            im.save(f, format=fmt, **options)
+            write(f)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, p)
     except BaseException as e:
