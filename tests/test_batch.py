@@ -11,6 +11,8 @@ from PIL import Image
 
 import stylize.engine
 from conftest import FAST, make_content, make_style, spawned
+from stylize import StylizeConfig
+from stylize.batch import batch, image_files, plan
 from stylize.grid import LABEL_PX
 
 
@@ -137,3 +139,26 @@ def test_signal_mid_batch_leaves_no_partial_file(photos, styles, tmp_path, sig, 
     assert "Traceback" not in stderr
     assert _outputs(out) == []  # the image in progress is dropped, not half-written
     assert "0 done, 0 skipped, 0 failed (interrupted)" in stdout + stderr
+
+
+@pytest.mark.parametrize("where", ["progress", "item"])
+def test_ctrl_c_anywhere_in_a_batch_keeps_what_is_done(photos, styles, tmp_path, where):
+    # The signal lands wherever the process is: in an image's steps or in the bookkeeping
+    # after an image (log line, outer bar). Either way: a summary, no half-written file.
+    (photos / "broken.jpg").unlink()
+    items = plan(image_files(photos), [styles / "red.png"], tmp_path / "out", ext="png")
+    config = StylizeConfig(size=32, iterations=2, weights="random")
+    seen = []
+
+    def on_item(result):
+        seen.append(result)
+        if where == "item":
+            raise KeyboardInterrupt
+
+    def on_progress(progress):
+        if where == "progress" and seen:
+            raise KeyboardInterrupt
+
+    summary = batch(items, config, on_item=on_item, on_progress=on_progress)
+    assert summary.interrupted and summary.line() == "1 done, 0 skipped, 0 failed (interrupted)"
+    assert _outputs(tmp_path / "out") == [items[0].output.name]

@@ -6,13 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 import torch
 from PIL import Image
 
 from conftest import EXAMPLES, FAST, spawned
-from stylize import StylizeConfig, run
+from stylize import Interrupted, StylizeConfig, run
 from stylize.imageio import to_tensor
 
 
@@ -86,11 +87,16 @@ def test_blend_weight_zero_equals_single_style(cli, images, tmp_path):
 
 def test_preserve_color_keeps_the_content_chroma(images):
     config = StylizeConfig(size=32, iterations=5, preserve_color="luminance", weights="random")
-    image = run(images["content"], images["style"], config=config).image
+    result = run(images["content"], images["style"], config=config)
+    image = result.image
     content = Image.open(images["content"]).resize(image.size, Image.Resampling.LANCZOS)
     _, cb, cr = (to_tensor(ch.convert("RGB"))[:, :1] for ch in image.convert("YCbCr").split())
     _, cb0, cr0 = (to_tensor(ch.convert("RGB"))[:, :1] for ch in content.convert("YCbCr").split())
     assert (cb - cb0).abs().mean() < 0.02 and (cr - cr0).abs().mean() < 0.02
+    # The recolouring comes after the optimization: the losses reported are those of the
+    # image optimized (the progress bar's), not of the recoloured one, which reads as a failure.
+    plain = run(images["content"], images["style"], config=replace(config, preserve_color="none"))
+    assert result.losses == plain.losses and result.image.tobytes() != plain.image.tobytes()
 
 
 @pytest.mark.parametrize("extra", [["--optimizer", "adam", "--iterations", "4"], ["--model", "resnet50"],
@@ -141,6 +147,21 @@ def test_ctrl_c_saves_the_current_image_and_exits_130(images, tmp_path):
     assert Image.open(out).size == (32, 21)
     assert json.loads(Image.open(out).text["stylize"])["interrupted_at"] >= 2
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("at_step", [1, 2, 3])  # in the first scale, at its last step, in the last scale
+def test_ctrl_c_anywhere_after_a_step_keeps_the_last_image(images, at_step):
+    # The signal lands wherever the process is: most often in the progress bar or in a
+    # --save-every snapshot, not inside the optimizer step (CI once caught it there).
+    def on_progress(progress):
+        if progress.step == at_step:
+            raise KeyboardInterrupt
+
+    config = StylizeConfig(size=64, min_size=32, coarse_iterations=2, iterations=2, weights="random")
+    with pytest.raises(Interrupted) as caught:
+        run(images["content"], images["style"], config=config, on_progress=on_progress)
+    assert caught.value.step == at_step
+    assert caught.value.image.size == (64, 43)  # the output's size, even from the coarse scale
 
 
 def test_outputs_written_seconds_apart_are_byte_identical(tmp_path):

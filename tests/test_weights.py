@@ -44,7 +44,7 @@ def test_wrong_model_file_is_one_clear_error(tmp_path):
         build_extractor("vgg19", load_weights("vgg19", str(path)), ["relu1_1"])
 
 
-def test_torchvision_offline_fails_fast_with_one_line(tmp_path, monkeypatch):
+def test_torchvision_offline_fails_fast_with_one_line(tmp_path, monkeypatch, capsys):
     # No network in tests: make the download fail the way an offline machine does.
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
@@ -60,3 +60,4 @@ def test_torchvision_offline_fails_fast_with_one_line(tmp_path, monkeypatch):
     assert "\n" not in message
     assert message.startswith("--weights torchvision: could not download vgg19 weights (Name or service not known)")
     assert "use --weights bundled" in message
+    assert capsys.readouterr() == ("", "")  # torch.hub's "Downloading: ..." line is kept off both

@@ -144,25 +144,27 @@ def batch(
     save = save or (lambda result, item: save_image(result.image, item.output))
     summary = Summary()
     stylizer = None
-    for item in items:
-        if skip_existing and item.output.exists():
-            _record(summary, ItemResult(item, "skipped"), on_item)
-            continue
-        started = time.perf_counter()
-        try:
-            stylizer = stylizer or Stylizer(config, max(len(i.styles) for i in items))
-            item.output.parent.mkdir(parents=True, exist_ok=True)
-            result = stylizer.run(item.content, item.styles, on_progress=on_progress)
-            save(result, item)
-            outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses)
-        except (Interrupted, KeyboardInterrupt):  # the current item is dropped, not half-saved
-            summary.interrupted = True
-            break
-        except (StylizeError, RuntimeError, OSError) as e:  # RuntimeError: torch, e.g. out of memory
-            if stylizer is None:  # the config or the network is broken: every item would fail
-                raise
-            outcome = ItemResult(item, "failed", time.perf_counter() - started, error=one_line(e))
-        _record(summary, outcome, on_item)
+    try:
+        for item in items:
+            if skip_existing and item.output.exists():
+                _record(summary, ItemResult(item, "skipped"), on_item)
+                continue
+            started = time.perf_counter()
+            try:
+                stylizer = stylizer or Stylizer(config, max(len(i.styles) for i in items))
+                item.output.parent.mkdir(parents=True, exist_ok=True)
+                result = stylizer.run(item.content, item.styles, on_progress=on_progress)
+                save(result, item)
+                outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses)
+            except Interrupted:
+                raise KeyboardInterrupt from None
+            except (StylizeError, RuntimeError, OSError) as e:  # RuntimeError: torch, e.g. out of memory
+                if stylizer is None:  # the config or the network is broken: every item would fail
+                    raise
+                outcome = ItemResult(item, "failed", time.perf_counter() - started, error=one_line(e))
+            _record(summary, outcome, on_item)
+    except KeyboardInterrupt:  # wherever it landed, the item in progress is dropped, not half-saved
+        summary.interrupted = True
     return summary
 
 

@@ -32,7 +32,7 @@ ImageLike = Union[str, os.PathLike, Image.Image]
 @dataclass
 class Result:
     image: Image.Image
-    losses: dict[str, float]  # of the final (clamped) image
+    losses: dict[str, float]  # of the optimized image, clamped (before a luminance recolouring)
     steps: int
     seconds: float  # optimization only
     config: StylizeConfig  # resolved: no None left
@@ -119,12 +119,16 @@ class Stylizer:
                 x = initial_image(cfg, content_t) if x is None else upsample(x, content_t)
                 objective = Objective(self.extractor, content_t, self.style_targets(styles, content_t, size), cfg)
                 x = loop.optimize(objective, x, content_t, iterations, size)
+            objective.bf16 = False  # the reported losses are exact, whatever precision ran
+            with torch.no_grad():  # of the image optimized, not of its --preserve-color recolouring
+                losses = {k: v.item() for k, v in objective(x.detach().clamp(0, 1)).items()}
+            final = finalize(x, cfg, content_t)
         except torch.OutOfMemoryError:
             raise RunError(self._out_of_memory(width, height)) from None
-        final = finalize(x, cfg, content_t)
-        objective.bf16 = False  # the reported losses are exact, whatever precision ran
-        with torch.no_grad():
-            losses = {k: v.item() for k, v in objective(final).items()}
+        except KeyboardInterrupt:  # wherever it landed, once there is an image it is kept
+            if loop.good is None:
+                raise
+            raise loop.interrupted() from None
         return Result(to_image(final), losses, loop.steps, time.perf_counter() - loop.start, cfg,
                       str(self.device), loop.precision, loop.notices)
 

@@ -108,6 +108,7 @@ class Loop:
         self.notices: list[str] = []
         self.lr, self.retries = cfg.lr, 0  # lowered after a numerical fault
         self.curvature = None  # L-BFGS's H_diag at the end of the last scale
+        self.good = self.good_content = None  # the last finite iterate, saved on Ctrl-C
         self.start = time.perf_counter()
 
     def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, iterations: int, size: int):
@@ -118,17 +119,15 @@ class Loop:
         evaluate = _Evaluator(objective, x)
         optimizer = make_optimizer(x, cfg, self._first_lr(evaluate))
         good = x.detach().clone()
+        self.good, self.good_content = good, content_t
         plateau = _Plateau(cfg.tolerance)
         end = self.position + iterations
         while self.position < end:
-            try:
-                optimizer.step(evaluate)
-                if cfg.optimizer == "adam":
-                    with torch.no_grad():
-                        x.clamp_(0, 1)  # Adam takes small steps: keep it inside the box
-                losses = evaluate.losses_at_x()
-            except KeyboardInterrupt:
-                raise Interrupted(to_image(self._full_size(finalize(good, cfg, content_t))), self.steps) from None
+            optimizer.step(evaluate)
+            if cfg.optimizer == "adam":
+                with torch.no_grad():
+                    x.clamp_(0, 1)  # Adam takes small steps: keep it inside the box
+            losses = evaluate.losses_at_x()
             if not all(map(_finite, losses.values())) or not torch.isfinite(x).all():
                 optimizer, evaluate = self._recover(objective, x, good, size)
                 continue
@@ -140,6 +139,15 @@ class Loop:
             self._report(losses, good, content_t, size)
         self.curvature = optimizer.state[x].get("H_diag") if cfg.optimizer == "lbfgs" else None
         return good
+
+    def interrupted(self) -> Interrupted:
+        """Ctrl-C: the last finite iterate at the output's size, to be saved instead of nothing.
+
+        Called wherever the signal landed (a step, the progress bar, between scales): good is
+        only ever replaced by a whole copy_, so it is never half-updated.
+        """
+        image = self._full_size(finalize(self.good, self.cfg, self.good_content))
+        return Interrupted(to_image(image), self.steps)
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
         """The step size for a scale's first L-BFGS step, warm-started from the last scale.

@@ -116,9 +116,10 @@ def torchvision_state_dict(model: str) -> dict:
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a dead network must fail, not hang
     try:
-        # torch.hub announces "Downloading: ..." on stderr even with progress=False;
-        # the user sees our one line instead, success or failure.
-        with contextlib.redirect_stderr(io.StringIO()):
+        # torch.hub announces "Downloading: ..." even with progress=False (on stdout in torch
+        # 2.14, stderr in older ones), where it would corrupt --json output or precede our
+        # one-line error: the user sees our line instead, success or failure.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return member.get_state_dict(progress=False, check_hash=True)
     except Exception as e:  # URLError, timeouts, hash mismatch, a broken cached file
         reason = one_line(getattr(e, "reason", None) or e)
