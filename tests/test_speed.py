@@ -7,7 +7,7 @@ import stylize.device
 from conftest import EXAMPLES, make_content, make_style
 from stylize import StylizeConfig, run
 from stylize.device import resolve_precision
-from stylize.engine import schedule
+from stylize.optimize import schedule
 from stylize.objective import Objective
 
 

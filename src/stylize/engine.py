@@ -23,7 +23,7 @@ from .features import build_extractor, check_layers, min_input_size
 from .imageio import load_image, long_edge_dims, resize_long_edge, to_image, to_tensor
 from .objective import Objective, style_grams
 from .memory import available, describe, estimate, largest_fitting_size
-from .optimize import HISTORY_SIZE, Loop, Progress, finalize, initial_image, upsample
+from .optimize import HISTORY_SIZE, Loop, Progress, finalize, initial_image, schedule, upsample
 from .weights import load_weights
 
 ImageLike = Union[str, os.PathLike, Image.Image]
@@ -153,20 +153,6 @@ class Stylizer:
         room = available(self.device)
         best = largest_fitting_size(self.cfg, width / height, self.precision, self.device, HISTORY_SIZE, room)
         return f"out of memory on {self.device} at {width}x{height} px; --size {best} should fit"
-
-
-def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
-    """[(long edge, iterations), ...] from coarse to fine.
-
-    Sizes halve from ``size`` down to no less than ``min_size``; the output size gets
-    ``iterations`` and every coarser scale ``coarse_iterations``. Most of the work is done
-    where an iteration is cheap, and each finer scale starts from a good upsampled image.
-    """
-    sizes = [cfg.size]
-    while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, C.SIZE_RANGE[0]):
-        sizes.append(round(sizes[-1] / 2))
-    sizes.reverse()
-    return [(s, cfg.coarse_iterations) for s in sizes[:-1]] + [(cfg.size, cfg.iterations)]
 
 
 def _open(image: ImageLike, what: str, max_pixels: int) -> Image.Image:

@@ -17,11 +17,15 @@ from torch import nn
 
 from .config import StylizeConfig
 from .features import _backbone
+from .optimize import schedule
 
 GIB = 2**30
-# Fitted to peak RSS measured on the CPU at 256-768 px: autograd's saved tensors plus the
-# transient gradient buffers come to about this many times the summed layer outputs (fp32).
-ACTIVATION_FACTOR = {"fp32": 1.35, "bf16": 1.2}
+# Fitted to the peak RSS of default runs at 256, 512 and 768 px on the CPU (README): autograd's
+# saved tensors and the transient gradient buffers come to about this many times the summed
+# layer outputs in fp32 bytes (least squares: fp32 0.96, bf16 0.83, both rounded up), plus a
+# fixed working set of the allocator and oneDNN (fits: 89 and 161 MiB; the larger kept).
+ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 1.0}
+WORKSPACE = 160 * 2**20
 
 
 def activation_elements(model: str, layers: list[str], height: int, width: int) -> tuple[int, int]:
@@ -48,13 +52,21 @@ def estimate(cfg: StylizeConfig, width: int, height: int, precision: str, device
     total, largest = activation_elements(cfg.model, layers, height, width)
     activations = ACTIVATION_FACTOR[precision] * total * 4
     image = 3 * height * width * 4
-    copies = 2 * history + 8 if cfg.optimizer == "lbfgs" else 6  # L-BFGS: s and y vectors per step
+    copies = 2 * _pairs_kept(cfg, history) + 8 if cfg.optimizer == "lbfgs" else 6
     style_side = round(max(width, height) * cfg.style_scale)
     style_pass = 2 * largest * 4 * (style_side / max(width, height)) ** 2  # no_grad: two live layers
-    need = activations + copies * image + style_pass
+    need = activations + copies * image + style_pass + WORKSPACE
     if device.type == "cuda":
         return int(need + _weights_bytes(cfg, layers))
     return int(need + _process_bytes())
+
+
+def _pairs_kept(cfg: StylizeConfig, history: int) -> float:
+    """L-BFGS's (s, y) pairs at the peak, in output-sized images: one per step, up to ``history``.
+
+    Each scale starts a fresh L-BFGS; a coarse scale's pairs are smaller by its pixel ratio.
+    """
+    return max(min(history, n) * (size / cfg.size) ** 2 for size, n in schedule(cfg))
 
 
 def _weights_bytes(cfg: StylizeConfig, layers: list[str]) -> int:

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from . import config as C
 from .color import transfer_luminance
 from .config import StylizeConfig
 from .errors import Interrupted, RunError
@@ -95,6 +96,20 @@ class _Evaluator:
         self()
         values = torch.stack(list(self.losses.values())).tolist()  # one device sync, not four
         return dict(zip(self.losses, values))
+
+
+def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
+    """[(long edge, iterations), ...] from coarse to fine.
+
+    Sizes halve from ``size`` down to no less than ``min_size``; the output size gets
+    ``iterations`` and every coarser scale ``coarse_iterations``. Most of the work is done
+    where an iteration is cheap, and each finer scale starts from a good upsampled image.
+    """
+    sizes = [cfg.size]
+    while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, C.SIZE_RANGE[0]):
+        sizes.append(round(sizes[-1] / 2))
+    sizes.reverse()
+    return [(s, cfg.coarse_iterations) for s in sizes[:-1]] + [(cfg.size, cfg.iterations)]
 
 
 class Loop:
