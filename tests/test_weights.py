@@ -61,3 +61,15 @@ def test_torchvision_offline_fails_fast_with_one_line(tmp_path, monkeypatch, cap
     assert message.startswith("--weights torchvision: could not download vgg19 weights (Name or service not known)")
     assert "use --weights bundled" in message
     assert capsys.readouterr() == ("", "")  # torch.hub's "Downloading: ..." line is kept off both
+
+
+def test_a_file_torch_cannot_load_is_one_short_line(tmp_path):
+    junk, model = tmp_path / "junk.pth", tmp_path / "model.pth"
+    junk.write_bytes(bytes(range(256)) * 40)
+    torch.save(torch.nn.Conv2d(3, 8, 3), model)  # a whole pickled module, not a state_dict
+    for path in (junk, model):
+        with pytest.raises(BadInputError) as err:
+            load_weights("vgg19", str(path))
+        message = str(err.value)
+        assert message.startswith(f"--weights '{path}': not a PyTorch state_dict (")
+        assert "weights_only" not in message and len(message) < 200, message

@@ -29,7 +29,7 @@ from torchvision.transforms import v2
 from . import train_config as T
 from .config import MODELS
 from .device import resolve_device
-from .errors import BadInputError, RunError, one_line
+from .errors import BadInputError, RunError, load_failure, one_line
 from .features import PooledExtractor, build_pooled_extractor, layer_names, min_input_size
 from .imageio import atomic_write, check_writable, load_image, resize_long_edge, to_tensor
 from .train_config import TRAIN_DEFAULTS, TrainConfig
@@ -389,7 +389,7 @@ def read_head(path: str | os.PathLike) -> dict:
     try:
         record = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise BadInputError(f"{where}: not a head file from stylize-train ({one_line(e)})") from None
+        raise BadInputError(f"{where}: not a head file from stylize-train ({load_failure(e)})") from None
     if not isinstance(record, dict) or record.get("format") != HEAD_FORMAT:
         raise BadInputError(f"{where}: not a head file from stylize-train")
     if record.get("version") != HEAD_VERSION:

