@@ -198,14 +198,9 @@ def worker(args) -> None:
 def default_run(args):
     from stylize import StylizeConfig, run
 
-    import stylize.optimize
-
     overrides = {}
     for item in args.set:
         key, value = item.split("=", 1)
-        if key == "history":  # not a setting users need: a constant chosen with this benchmark
-            stylize.optimize.HISTORY_SIZE = int(value)
-            continue
         kind = type(getattr(StylizeConfig(), key))
         overrides[key] = kind(float(value)) if kind in (int, float) else value
     cfg = replace(StylizeConfig(size=args.size, device=args.device), **overrides)
@@ -213,8 +208,7 @@ def default_run(args):
     c = result.config
     scales = f"min-size {c.min_size}, {c.coarse_iterations} coarse + {c.iterations} its" if c.min_size else \
         f"one scale, {c.iterations} its"
-    history = stylize.optimize.HISTORY_SIZE
-    return result.image, f"stylize: {scales}, {result.precision}, history {history}, {result.steps} steps"
+    return result.image, f"stylize: {scales}, {result.precision}, history {c.history}, {result.steps} steps"
 
 
 def naive_baseline(args):

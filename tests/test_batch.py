@@ -155,7 +155,7 @@ def test_ctrl_c_anywhere_in_a_batch_keeps_what_is_done(photos, styles, tmp_path,
         if where == "item":
             raise KeyboardInterrupt
 
-    def on_progress(progress):
+    def on_progress(item, progress):
         if where == "progress" and seen:
             raise KeyboardInterrupt
 

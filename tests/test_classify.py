@@ -266,7 +266,7 @@ TRAIN_CASES = [
      "Error: --weights bundled: only vgg19 is bundled (got --model resnet50); use --weights torchvision or a state_dict file"),
     (["{good}", "--device", "tpu"], 2, "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
     (["{good}", "-o", "{tmp}/nowhere/head.pt"], 2, "Error: output '{tmp}/nowhere/head.pt': folder '{tmp}/nowhere' does not exist"),
-    (["{good}", "-o", "{tmp}"], 2, "Error: output '{tmp}': is a directory"),
+    (["{good}", "-o", "{tmp}"], 2, "Error: output '{tmp}': is a folder"),
 ]
 
 

@@ -35,7 +35,7 @@ CASES = [
      "Error: Invalid value for '--model': 'alexnet' is not one of 'vgg19', 'vgg16', 'resnet50'."),
     (["{content}", "{style}", "--size", "8"], 2, "Error: --size: 8 is out of range (16 to 8192)"),
     (["{content}", "{style}", "--iterations", "0"], 2, "Error: --iterations: 0 is out of range (1 to 100000)"),
-    (["{content}", "{style}", "--style-blend", "1,2"], 2, "Error: --style-blend: 2 weights given for 1 style images"),
+    (["{content}", "{style}", "--style-blend", "1,2"], 2, "Error: --style-blend: 2 weights for 1 style image; give one per style image"),
     (["{content}", "{style}", "--device", "tpu"], 2, "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
     (["{content}", "{style}", "--weights", "{tmp}/notes.txt"], 2, "Error: --weights '{tmp}/notes.txt': not a PyTorch state_dict ("),
     (["{content}", "{style}", "--weights", "{tmp}/none.pth"], 2,

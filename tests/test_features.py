@@ -6,7 +6,8 @@ import torchvision
 from torch import nn
 
 from stylize.errors import BadInputError
-from stylize.features import build_extractor, check_layers, layer_names, min_input_size
+from stylize.features import build_extractor
+from stylize.layers import check_layers, layer_names, min_input_size
 from stylize.weights import load_weights
 
 
@@ -26,8 +27,8 @@ def test_vgg16_and_resnet50_names():
 
 
 def test_unknown_layer_lists_valid_names():
-    with pytest.raises(BadInputError, match=r"--style-layers: unknown layer 'relu9_9' for vgg19 \(valid: conv1_1, relu1_1, "):
-        check_layers("vgg19", ["relu1_1", "relu9_9"], "--style-layers")
+    with pytest.raises(BadInputError, match=r"style_layers: unknown layer 'relu9_9' for vgg19 \(valid: conv1_1, relu1_1, "):
+        check_layers("vgg19", ["relu1_1", "relu9_9"], "style_layers")
 
 
 def test_min_input_size_follows_pooling():

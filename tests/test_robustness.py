@@ -110,8 +110,8 @@ def test_nan_restarts_with_a_lower_step_size(images, monkeypatch):
     config = StylizeConfig(size=32, iterations=6, optimizer="adam", weights="random", precision="fp32")
     result = run(images["content"], images["style"], config=config)
     assert [n.split("; ")[1] for n in result.notices] == [
-        "restarted from the last finite image with --lr 0.002",
-        "restarted from the last finite image with --lr 0.0002",
+        "restarted from the last finite image with lr 0.002",
+        "restarted from the last finite image with lr 0.0002",
     ]
     assert torch.isfinite(torch.tensor(list(result.losses.values()))).all()
     assert result.steps == 6
@@ -168,7 +168,8 @@ def test_estimate_prints_and_runs_nothing(cli, images, tmp_path):
     result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", "--estimate", "--size", "512")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"{images['content']}: 512x341 px, vgg19 ")
-    assert " GiB peak (" in result.stdout and not (tmp_path / "o.png").exists()
+    assert " GiB of memory at peak, " in result.stdout and not (tmp_path / "o.png").exists()
+    assert result.stdout.strip().endswith(" available: fits")
 
 
 def test_the_estimate_counts_the_l_bfgs_pairs_a_run_keeps(monkeypatch):
@@ -178,7 +179,7 @@ def test_the_estimate_counts_the_l_bfgs_pairs_a_run_keeps(monkeypatch):
     cpu = torch.device("cpu")
 
     def need(**options):
-        return stylize.memory.estimate(validate(StylizeConfig(**options), 1), 512, 341, "fp32", cpu, history=100)
+        return stylize.memory.estimate(validate(StylizeConfig(history=100, **options), 1), 512, 341, "fp32", cpu)
 
     pair = 2 * 3 * 512 * 341 * 4
     assert need(iterations=60) - need(iterations=50) == 10 * pair
@@ -196,7 +197,7 @@ def test_a_run_that_cannot_fit_is_refused_with_the_size_that_fits(cli, images, t
     assert result.exit_code == 2
     line = _error(result)
     assert line.startswith("Error: --size 4096: a 4096x2731 px run needs about ")
-    assert line.endswith(" on cpu, more than the 1.5 GiB available; --size {} fits (or pass --force)".format(
+    assert line.endswith(" of memory on cpu, more than the 1.5 GiB available; --size {} fits (or pass --force)".format(
         int(line.split("--size ")[2].split()[0])))
     fits = int(line.split("--size ")[2].split()[0])
     config = StylizeConfig(size=fits, precision="fp32")

@@ -25,7 +25,8 @@ def test_schedule_halves_down_to_min_size(size, min_size, expected):
 
 def _sizes_seen(config, content):
     seen = []
-    result = run(content, make_style(), config=config, on_progress=lambda p: seen.append((p.size, p.step, p.total)))
+    result = run(content, make_style(), config=config,
+                 on_progress=lambda p: p.done or seen.append((p.size, p.step, p.total)))
     return result, seen
 
 

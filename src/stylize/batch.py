@@ -1,7 +1,7 @@
 """Folders of images: plan the work list, then stylize each item with one loaded network.
 
 The plan is a sorted, deterministic list of items (content, styles, output), so
-``--shard K/N`` splits it the same way on every machine. Each item either writes its
+``shard`` splits it the same way on every machine. Each item either writes its
 output atomically or fails alone; the caller hears about every item through
 ``on_item`` and gets a summary back.
 """
@@ -12,12 +12,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
-from .config import DEFAULTS, StylizeConfig
-from .errors import BadInputError, Interrupted, StylizeError, one_line
-
-DEFAULT_NAME = "{content}__{style}"
+from .config import BATCH_DEFAULTS, DEFAULTS, StylizeConfig
+from .errors import BadInputError, Interrupted, StylizeError, api_name, one_line, opt
 
 
 @dataclass
@@ -33,12 +31,16 @@ class ItemResult:
     status: str  # done | skipped | failed
     seconds: float = 0.0
     losses: Optional[dict] = None
-    error: Optional[str] = None
+    exception: Optional[BaseException] = None  # why it failed
 
-    def to_json(self) -> dict:
+    def error(self, name: Callable[[str], str] = api_name) -> Optional[str]:
+        """The failure as one line, settings named by ``name`` (errors.api_name or errors.cli_flag)."""
+        return None if self.exception is None else one_line(self.exception, name)
+
+    def to_json(self, name: Callable[[str], str] = api_name) -> dict:
         return {"content": str(self.item.content), "styles": [str(s) for s in self.item.styles],
                 "output": str(self.item.output), "status": self.status, "seconds": round(self.seconds, 3),
-                "losses": self.losses, "error": self.error}
+                "losses": self.losses, "error": self.error(name)}
 
 
 @dataclass
@@ -63,14 +65,20 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
 
 
-def expand(paths: Sequence[str | os.PathLike], what: str, recursive: bool = False) -> list[Path]:
-    """Files and folders on the command line -> a list of files."""
+def expand(paths: Sequence[str | os.PathLike], what: str, recursive: bool = False,
+           exclude: Sequence[Path] = ()) -> list[Path]:
+    """Files and folders on the command line -> a list of files, without those in ``exclude``.
+
+    The style images are excluded from the contents: ``stylize . painting.jpg`` must not
+    stylize the painting itself.
+    """
+    skip = {p.resolve() for p in exclude}
     out = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = image_files(path, recursive)
+            found = [p for p in image_files(path, recursive) if p.resolve() not in skip]
             if not found:
-                raise BadInputError(f"{what} folder '{path}': no files in it")
+                raise BadInputError(f"{what} folder '{path}': no files in it" + (" but the style images" if skip else ""))
             out += found
         elif path.exists():
             out.append(path)
@@ -79,8 +87,9 @@ def expand(paths: Sequence[str | os.PathLike], what: str, recursive: bool = Fals
     return out
 
 
-def plan(contents: list[Path], styles: list[Path], out_dir: Path, *, each_style: bool = False,
-         name: str = DEFAULT_NAME, ext: str = "jpg", content_root: Optional[Path] = None) -> list[Item]:
+def plan(contents: list[Path], styles: list[Path], out_dir: Path, *, each_style: bool = BATCH_DEFAULTS.each_style,
+         name: str = BATCH_DEFAULTS.name, ext: str = BATCH_DEFAULTS.format,
+         content_root: Optional[Path] = None) -> list[Item]:
     """The sorted work list. With ``each_style``, one item per (content, style) pair."""
     groups = [(s,) for s in styles] if each_style else [tuple(styles)]
     items = []
@@ -88,37 +97,69 @@ def plan(contents: list[Path], styles: list[Path], out_dir: Path, *, each_style:
         for group in groups:
             stem = output_name(name, content, group)
             sub = content.parent.relative_to(content_root) if content_root else Path()
-            items.append(Item(content, group, out_dir / sub / f"{stem}.{ext}"))
+            items.append(Item(content, group, out_dir / sub / f"{stem}.{ext.lstrip('.')}"))
     outputs = [i.output for i in items]
     if len(set(outputs)) != len(outputs):
         clash = next(o for o in outputs if outputs.count(o) > 1)
-        raise BadInputError(f"--name: two items would both write '{clash}'; add {{style}} or {{index}} to the template")
+        raise BadInputError(f"two items would both write '{clash}'; add {{ext}} to the template"
+                            " (the content file's extension) or rename one input", "name")
     return items
 
 
 def output_name(template: str, content: Path, styles: tuple[Path, ...]) -> str:
+    """The template's {content}, {style} and {ext} filled in for one item."""
     try:
-        return template.format(content=content.stem, style="+".join(s.stem for s in styles))
+        return template.format(content=content.stem, style="+".join(s.stem for s in styles),
+                               ext=content.suffix.lstrip("."))
     except (KeyError, IndexError, ValueError) as e:
-        raise BadInputError(f"--name: bad template '{template}' ({one_line(e)}); use {{content}} and {{style}}") from None
+        raise BadInputError(f"bad template '{template}' ({one_line(e)}); use {{content}}, {{style}} and {{ext}}",
+                            "name") from None
 
 
-def shard(items: list[Item], spec: Optional[str]) -> list[Item]:
-    """'K/N' (1-based): every N-th item starting at K-1. No overlap, no gap across K."""
+def shard(items: list[Item], spec: Optional[str], environ: Mapping[str, str] = os.environ) -> list[Item]:
+    """'K/N' (1-based), 'auto' or 'auto/N': every N-th item starting at K-1. No overlap, no gap across K."""
     if not spec:
         return items
-    k, n = parse_shard(spec)
+    k, n = parse_shard(spec, environ)
     return items[k - 1 :: n]
 
 
-def parse_shard(spec: str) -> tuple[int, int]:
+def parse_shard(spec: str, environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """(K, N) from 'K/N', or from the array job's environment for 'auto' / 'auto/N'."""
+    head, _, count = spec.partition("/")
     try:
-        k, n = (int(v) for v in spec.split("/"))
+        n = int(count) if count else None
+        k = array_task(environ) if head == "auto" else int(head)
+        if n is None:
+            if head != "auto":
+                raise ValueError
+            n = array_size(environ)
     except ValueError:
-        raise BadInputError(f"--shard: '{spec}' is not K/N (e.g. 2/8)") from None
+        raise BadInputError(f"'{spec}' is not K/N (e.g. 2/8), auto or auto/N", "shard") from None
     if not 1 <= k <= n:
-        raise BadInputError(f"--shard: '{spec}' needs 1 <= K <= N")
+        raise BadInputError(f"'{spec}' needs 1 <= K <= N (got K={k}, N={n})", "shard")
     return k, n
+
+
+def array_task(environ: Mapping[str, str]) -> int:
+    """This task's 1-based place in a Slurm job array or a Kubernetes Indexed Job."""
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        # --array=1-8 gives IDs 1..8, --array=0-15:4 gives 0, 4, 8, 12: count from MIN in STEPs.
+        task, low = int(environ["SLURM_ARRAY_TASK_ID"]), int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+        step = int(environ.get("SLURM_ARRAY_TASK_STEP", 1))
+        return (task - low) // step + 1
+    if "JOB_COMPLETION_INDEX" in environ:  # 0-based
+        return int(environ["JOB_COMPLETION_INDEX"]) + 1
+    raise BadInputError(f"{opt('shard')} auto: not in an array job (neither SLURM_ARRAY_TASK_ID nor"
+                        " JOB_COMPLETION_INDEX is set); give K/N")
+
+
+def array_size(environ: Mapping[str, str]) -> int:
+    """How many tasks the array has, where the environment says (Slurm does; Kubernetes does not)."""
+    if "SLURM_ARRAY_TASK_COUNT" in environ:
+        return int(environ["SLURM_ARRAY_TASK_COUNT"])
+    raise BadInputError(f"{opt('shard')} auto: the array's size is not in the environment"
+                        f" (Kubernetes does not set it); give it as {opt('shard')} auto/N, N = the Job's completions")
 
 
 # ---------------------------------------------------------------- running it
@@ -128,20 +169,20 @@ def batch(
     items: list[Item],
     config: StylizeConfig = DEFAULTS,
     *,
-    skip_existing: bool = False,
+    skip_existing: bool = BATCH_DEFAULTS.skip_existing,
     on_item: Optional[Callable[[ItemResult], None]] = None,
     on_progress: Optional[Callable] = None,
     save: Optional[Callable] = None,
 ) -> Summary:
     """Stylize every item with one network; one item's failure does not stop the rest.
 
-    ``save(result, item)`` writes an output (default: atomic ``save_image``). Ctrl-C
+    ``on_progress(item, progress)`` hears every iteration of every item. ``save(result,
+    item)`` writes an output (default: ``result.save``, atomic, settings included). Ctrl-C
     stops after nothing is half-written and returns the summary with ``interrupted``.
     """
     from .engine import Stylizer
-    from .imageio import save_image
 
-    save = save or (lambda result, item: save_image(result.image, item.output))
+    save = save or (lambda result, item: result.save(item.output))
     summary = Summary()
     stylizer = None
     try:
@@ -153,7 +194,8 @@ def batch(
             try:
                 stylizer = stylizer or Stylizer(config, max(len(i.styles) for i in items))
                 item.output.parent.mkdir(parents=True, exist_ok=True)
-                result = stylizer.run(item.content, item.styles, on_progress=on_progress)
+                progress = None if on_progress is None else (lambda p, _item=item: on_progress(_item, p))
+                result = stylizer.run(item.content, item.styles, on_progress=progress)
                 save(result, item)
                 outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses)
             except Interrupted:
@@ -161,7 +203,7 @@ def batch(
             except (StylizeError, RuntimeError, OSError) as e:  # RuntimeError: torch, e.g. out of memory
                 if stylizer is None:  # the config or the network is broken: every item would fail
                     raise
-                outcome = ItemResult(item, "failed", time.perf_counter() - started, error=one_line(e))
+                outcome = ItemResult(item, "failed", time.perf_counter() - started, exception=e)
             _record(summary, outcome, on_item)
     except KeyboardInterrupt:  # wherever it landed, the item in progress is dropped, not half-saved
         summary.interrupted = True

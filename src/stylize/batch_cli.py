@@ -1,4 +1,4 @@
-"""The `stylize` command in batch mode: plan, bars, per-item lines, log, summary, grid."""
+"""The `stylize` command in batch mode: checks, plan, bars or lines, log, summary, grid."""
 
 from __future__ import annotations
 
@@ -9,85 +9,144 @@ from typing import Optional
 
 import click
 
-from .batch import ItemResult, Summary, batch, expand, plan
+from .batch import ItemResult, Summary, batch, expand, parse_shard, plan
 from .batch import shard as take_shard
-from .config import StylizeConfig
-from .errors import BadInputError
+from .cli import ProgressBar, check_inputs
+from .config import BatchConfig, StylizeConfig
+from .errors import BadInputError, cli_flag, opt
 
 
-def run_batch(content: str, styles: list[str], output: str, config: StylizeConfig, *, quiet: bool,
-              grid: Optional[str], recursive: bool, name: str, ext: str, each_style: bool,
-              skip_existing: bool, shard: Optional[str], log: Optional[str], signals) -> int:
+def run_batch(content: str, styles: list[str], output: str, config: StylizeConfig, options: BatchConfig, *,
+              quiet: bool, grid: Optional[str], log: Optional[str], signals) -> int:
     """Returns the exit code: 0 all done, 1 something failed, 130/143 interrupted."""
-    from .imageio import check_output, output_format
+    from .imageio import check_format, check_not_an_input, check_output
 
-    contents = expand([content], "content", recursive)
-    style_files = expand(styles, "style", recursive=False)
-    out_dir = Path(output)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInputError(f"output '{output}': batch mode writes into a folder, and this is a file")
-    ext = ext.lstrip(".")
-    output_format(f"probe.{ext}")  # --format: fail now, not after the first image
-    if out_dir.is_dir():
-        check_output(out_dir / f"probe.{ext}")  # writable? (missing folders are created)
+    check_format(options.format)  # fail now, not after the first image
+    style_files = expand(styles, "style")
+    contents = expand([content], "content", options.recursive, exclude=style_files)
+    out_dir = _check_out_dir(output, content, options.recursive)
+    for path, what in ((grid, "grid"), (log, "log")):
+        if path:
+            _check_not_read_back(Path(path), Path(content), options.recursive, opt(what))
+            check_not_an_input(path, [*contents, *style_files], f"{opt(what)} file")
     if grid:
         check_output(grid)
+    if not (quiet or options.shard is None or "auto" not in options.shard):
+        k, n = parse_shard(options.shard)
+        click.echo(f"shard {k}/{n} (from the array job's environment)", err=True)
+    check_inputs([], style_files, config)  # every item needs the styles: a bad one fails the batch now
     root = Path(content) if Path(content).is_dir() else None
-    everything = plan(contents, style_files, out_dir, each_style=each_style, name=name,
-                      ext=ext, content_root=root)
-    items = take_shard(everything, shard)
-    reporter = _Reporter(len(items), quiet, log)
+    everything = plan(contents, style_files, out_dir, each_style=options.each_style, name=options.name,
+                      ext=options.format, content_root=root)
+    items = take_shard(everything, options.shard)
+    reporter = _Reporter(len(items), quiet, log, config.save_every > 0)
     try:
-        summary = batch(items, config, skip_existing=skip_existing, on_item=reporter.item,
+        summary = batch(items, config, skip_existing=options.skip_existing, on_item=reporter.item,
                         on_progress=reporter.step)
     finally:
         reporter.close()
     if grid and not summary.interrupted:
-        _grid(grid, summary)
-    click.echo(f"{summary.line()} -> {out_dir}", err=quiet and summary.count("failed") > 0)
+        _grid(grid, summary, config.max_pixels)
+    failed = summary.count("failed") > 0
+    if not quiet or failed or summary.interrupted:
+        click.echo(f"{summary.line()} -> {out_dir}", err=quiet)
     if summary.interrupted:
         return signals.code
-    return 1 if summary.count("failed") else 0
+    return 1 if failed else 0
+
+
+def _check_out_dir(output: str, content: str, recursive: bool) -> Path:
+    """The output folder: not a file, not an image name, not where a re-run would read it back."""
+    from .imageio import check_writable, is_image_name
+
+    out_dir = Path(output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(f"output '{output}': batch mode writes into a folder, and this is a file")
+    if not out_dir.exists() and is_image_name(out_dir):
+        raise BadInputError(f"output '{output}': the inputs are a folder, so the output is a folder too;"
+                            " give a folder name (or give one content image to write one file)")
+    _check_not_read_back(out_dir / "x", Path(content), recursive, "output")
+    if out_dir.is_dir():
+        check_writable(out_dir / "probe")  # writable? (missing folders are created)
+    return out_dir
+
+
+def _check_not_read_back(path: Path, content: Path, recursive: bool, what: str) -> None:
+    """Refuse a file written where a re-run would take it for a content image."""
+    if not content.is_dir():
+        return
+    folder, source = path.parent.resolve(), content.resolve()
+    inside = folder == source or (recursive and source in folder.parents)
+    if inside:
+        where = "folder" if what == "output" else "file"
+        raise BadInputError(f"{what} {where} '{path.parent if what == 'output' else path}' is inside the content"
+                            f" folder '{content}': a re-run would stylize it; write it elsewhere")
 
 
 class _Reporter:
-    """Outer bar over items, inner bar over iterations, one line per failure, the JSON log."""
+    """On a terminal: a bar over items and one over iterations. Otherwise one line per item.
 
-    def __init__(self, total: int, quiet: bool, log: Optional[str]):
+    Failures are always one line each; with ``-q`` nothing else is printed.
+    """
+
+    def __init__(self, total: int, quiet: bool, log: Optional[str], snapshots: bool):
         from tqdm import tqdm
 
-        self.quiet = quiet
-        self.outer = tqdm(total=total, disable=quiet, unit="img", desc="images", file=sys.stderr, position=0)
-        self.inner = tqdm(total=0, disable=quiet, unit="it", leave=False, file=sys.stderr, position=1)
+        self.quiet, self.total, self.done = quiet, total, 0
+        self.terminal = sys.stderr.isatty() and not quiet
+        self.outer = tqdm(total=total, disable=not self.terminal, unit="img", desc="images", file=sys.stderr,
+                          position=0)
+        self.snapshots = snapshots
+        self.inner: Optional[ProgressBar] = None
+        self.current = None
         self.log = open(log, "a", encoding="utf-8") if log else None
 
-    def step(self, progress) -> None:
-        if self.inner.total != progress.total:
-            self.inner.reset(total=progress.total)
-        self.inner.update(progress.step - self.inner.n)
+    def step(self, item, progress) -> None:
+        if self.current is not item:
+            self._close_inner()
+            self.current = item
+            self.inner = ProgressBar(item.output.name, not self.terminal,
+                                     snapshots=item.output if self.snapshots else None, position=1)
+        self.inner.update(progress)
 
     def item(self, result: ItemResult) -> None:
+        self._close_inner()
+        self.done += 1
         self.outer.update(1)
-        self.inner.reset()
         if result.status == "failed":
-            named = str(result.item.content) in result.error  # the loader's errors name the file
+            error = result.error(cli_flag)
+            named = str(result.item.content) in error  # the loader's errors name the file
             where = "" if named else f"{result.item.content}: "
-            self.outer.write(f"failed: {where}{result.error}", file=sys.stderr)
+            self._line(f"failed: {where}{error}")
+        elif not self.terminal and not self.quiet:
+            what = f"{result.seconds:.1f} s" if result.status == "done" else "exists"
+            self._line(f"[{self.done}/{self.total}] {result.status}: {result.item.output} ({what})")
         if self.log:
-            self.log.write(json.dumps(result.to_json()) + "\n")
+            self.log.write(json.dumps(result.to_json(cli_flag)) + "\n")
             self.log.flush()  # a killed batch still leaves a complete log of what it did
 
+    def _line(self, text: str) -> None:
+        if self.terminal:
+            self.outer.write(text, file=sys.stderr)
+        else:
+            click.echo(text, err=True)
+
+    def _close_inner(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+            self.inner, self.current = None, None
+
     def close(self) -> None:
-        self.inner.close()
+        self._close_inner()
         self.outer.close()
         if self.log:
             self.log.close()
 
 
-def _grid(path: str, summary: Summary) -> None:
+def _grid(path: str, summary: Summary, max_pixels: int) -> None:
     from .grid import save_contact_sheet
 
     contents = list(dict.fromkeys(r.item.content for r in summary.results))
     groups = list(dict.fromkeys(r.item.styles for r in summary.results))
     outputs = {(r.item.content, r.item.styles): r.item.output for r in summary.results if r.status != "failed"}
-    save_contact_sheet(path, contents, groups, outputs)
+    save_contact_sheet(path, contents, groups, outputs, max_pixels=max_pixels)

@@ -27,13 +27,14 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, has_file_a
 from torchvision.transforms import v2
 
 from . import train_config as T
-from .config import MODELS
+from .config import MODELS, in_range
 from .device import resolve_device
-from .errors import BadInputError, RunError, load_failure, one_line
-from .features import PooledExtractor, build_pooled_extractor, layer_names, min_input_size
+from .errors import BadInputError, RunError, one_line
+from .features import PooledExtractor, build_pooled_extractor
 from .imageio import atomic_write, check_writable, load_image, resize_long_edge, to_tensor
+from .layers import layer_names, min_input_size
 from .train_config import TRAIN_DEFAULTS, TrainConfig
-from .weights import load_weights
+from .weights import load_torch_file, load_weights
 
 HEAD_FORMAT, HEAD_VERSION = "stylize-head", 1
 _HEAD_KEYS = ("model", "weights", "seed", "classes", "image_size", "hidden", "state_dict")
@@ -94,20 +95,15 @@ class TrainResult:
 def validate(config: TrainConfig) -> TrainConfig:
     """Check every setting; returns the resolved config or raises BadInputError."""
     cfg = config.resolved()
-    _in_range("--epochs", cfg.epochs, *T.EPOCHS_RANGE)
-    _in_range("--batch-size", cfg.batch_size, *T.BATCH_SIZE_RANGE)
+    in_range("epochs", cfg.epochs, *T.EPOCHS_RANGE)
+    in_range("batch_size", cfg.batch_size, *T.BATCH_SIZE_RANGE)
     if not cfg.lr > 0:
-        raise BadInputError(f"--lr: must be > 0 (got {cfg.lr})")
+        raise BadInputError(f"must be > 0 (got {cfg.lr})", "lr")
     if not 0 <= cfg.val_split < 1:
-        raise BadInputError(f"--val-split: must be >= 0 and < 1 (got {cfg.val_split})")
+        raise BadInputError(f"must be >= 0 and < 1 (got {cfg.val_split})", "val_split")
     need = min_input_size(cfg.model, layer_names(cfg.model)[-1:])  # also rejects unknown models
-    _in_range("--image-size", cfg.image_size, need, T.IMAGE_SIZE_MAX)
+    in_range("image_size", cfg.image_size, need, T.IMAGE_SIZE_MAX)
     return cfg
-
-
-def _in_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise BadInputError(f"{name}: {value} is out of range ({low} to {high})")
 
 
 def scan_folder(data_dir: str | os.PathLike) -> tuple[list[str], list[Sample]]:
@@ -383,13 +379,8 @@ def save_head(result: TrainResult, path: str | os.PathLike) -> None:
 
 def read_head(path: str | os.PathLike) -> dict:
     """The record save_head wrote, or BadInputError naming the file."""
-    where, p = f"head '{path}'", Path(path)
-    if not p.is_file():
-        raise BadInputError(f"{where}: {'is a directory' if p.is_dir() else 'file not found'}")
-    try:
-        record = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise BadInputError(f"{where}: not a head file from stylize-train ({load_failure(e)})") from None
+    where = f"head '{path}'"
+    record = load_torch_file(path, where, "not a head file from stylize-train")
     if not isinstance(record, dict) or record.get("format") != HEAD_FORMAT:
         raise BadInputError(f"{where}: not a head file from stylize-train")
     if record.get("version") != HEAD_VERSION:
@@ -452,7 +443,7 @@ def predict(
 ) -> tuple[list[Prediction], list[str]]:
     """Top classes per image; returns (predictions, one error line per unreadable image)."""
     if top < 1:
-        raise BadInputError(f"--top: must be >= 1 (got {top})")
+        raise BadInputError(f"must be >= 1 (got {top})", "top")
     c = classifier
     features = extract(c.extractor, [(p, -1) for p in paths], size=c.image_size, device=c.device,
                        on_progress=on_progress)

@@ -1,13 +1,13 @@
 """The `stylize` command: options -> StylizeConfig -> engine.run -> file.
 
-Only this module prints. Torch is imported inside the command, so `--help` is instant.
-Every expected failure is one line on stderr: exit 2 for bad input, 1 for a failed
-run, 130 for Ctrl-C (the current image is saved first).
+Only this module (and batch_cli.py) prints. Options and files are checked before torch
+is imported, so a typo fails at once and `--help` is instant. Every expected failure
+is one line on stderr: exit 2 for bad input, 1 for a failed run, 130 for Ctrl-C (the
+current image is saved first, once the run got past its first iteration).
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -17,8 +17,8 @@ from typing import Optional
 import click
 
 from . import config as C
-from .config import DEFAULTS, StylizeConfig
-from .errors import Interrupted, StylizeError, one_line
+from .config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, validate
+from .errors import Interrupted, StylizeError, cli_flag, one_line, opt, render
 
 
 class Terminated(KeyboardInterrupt):
@@ -34,7 +34,7 @@ class OneLineErrors(click.Command):
         except click.ClickException as e:
             click.echo(f"Error: {e.format_message()}", err=True)
             code = e.exit_code
-        except (click.Abort, KeyboardInterrupt) as e:  # before a run started: imports, checks
+        except (click.Abort, KeyboardInterrupt) as e:  # before a run got anywhere: imports, checks, step 1
             click.echo("Interrupted: nothing was written.", err=True)
             code = 143 if isinstance(e.__cause__ or e, Terminated) else 130  # click wraps it in Abort
         if not standalone_mode:
@@ -70,7 +70,7 @@ def _layers_default(layers: dict) -> str:
     return "; ".join(f"{m}: {','.join(v)}" for m, v in layers.items() if m != "vgg16")
 
 
-D = DEFAULTS
+D, B = DEFAULTS, BATCH_DEFAULTS
 
 
 @click.command(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,6 +89,8 @@ D = DEFAULTS
               help="End a scale early when the loss falls by less than this fraction over 20 iterations.")
 @click.option("--precision", type=click.Choice(C.PRECISIONS), default=D.precision, show_default=True,
               help="auto: bf16 for the network where the hardware is fast at it (falls back to fp32 on NaN).")
+@click.option("--history", type=int, default=D.history, show_default=True,
+              help="L-BFGS memory: steps remembered, each costs two copies of the image.")
 @click.option("--content-weight", type=float, default=D.content_weight, show_default=True)
 @click.option("--style-weight", type=float, default=D.style_weight, show_default=True)
 @click.option("--tv-weight", type=float, default=D.tv_weight, show_default=True,
@@ -113,25 +115,27 @@ D = DEFAULTS
 @click.option("--max-pixels", type=int, default=D.max_pixels, show_default=True,
               help="Refuse input images with more pixels than this, checked before decoding (0: no limit).")
 @click.option("--force", is_flag=True, help="Run even if the memory estimate exceeds what is available.")
-@click.option("--estimate", is_flag=True, help="Print the estimated peak memory of the run and exit.")
+@click.option("--estimate", is_flag=True, help="Print the estimated peak memory, say whether the run fits, and exit.")
 @click.option("--seed", type=int, default=D.seed, show_default=True)
 @click.option("--save-every", type=int, default=D.save_every, show_default=True, metavar="N",
               help="Also save every N iterations as OUTPUT_<iteration>.ext (0: never).")
 @click.option("--grid", metavar="SHEET", help="Also write a contact sheet: styles across, contents down.")
 # Batch mode: CONTENT (or a STYLE) is a folder.
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT.")
-@click.option("--name", "name_template", default="{content}__{style}", show_default=True,
-              help="Output file name template.")
-@click.option("--format", "ext", default="jpg", show_default=True, help="Output file extension.")
+@click.option("--name", default=B.name, show_default=True,
+              help="Output file name template: {content}, {style}, {ext}.")
+@click.option("--format", default=B.format, show_default=True, help="Output file extension.")
 @click.option("--each-style", is_flag=True, help="One output per style image instead of one blend.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist alone (resume).")
-@click.option("--shard", metavar="K/N", help="Do only the K-th of N equal parts of the work list.")
+@click.option("--shard", metavar="K/N|auto|auto/N",
+              help="Do only the K-th of N equal parts of the work list; auto: K (and N) from a Slurm"
+                   " job array or a Kubernetes Indexed Job.")
 @click.option("--log", metavar="FILE.jsonl", help="Append one JSON line per item.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @click.version_option(package_name="stylize")
 @click.pass_context
-def main(ctx, content, styles, output, style_layers, quiet, grid, recursive, name_template, ext,
-         each_style, skip_existing, shard, log, estimate, **options):
+def main(ctx, content, styles, output, style_layers, quiet, grid, log, estimate, recursive, name, format,
+         each_style, skip_existing, shard, **options):
     """Repaint the CONTENT photo in the style of one or more STYLE paintings.
 
     CONTENT may be a folder: every image in it is stylized into the output folder,
@@ -143,35 +147,25 @@ def main(ctx, content, styles, output, style_layers, quiet, grid, recursive, nam
     stylize photos/ styles/ --each-style -o stylized/ --skip-existing --grid sheet.jpg
     """
     config = StylizeConfig(style_layers=style_layers[0], style_layer_weights=style_layers[1], **options)
+    batch_config = BatchConfig(name=name, format=format, each_style=each_style, recursive=recursive,
+                               skip_existing=skip_existing, shard=shard)
     batch_mode = Path(content).is_dir() or any(Path(s).is_dir() for s in styles)
     with _Signals() as signals:
         try:
+            validate(config, len(styles))  # no torch yet: a bad option fails at once
             if estimate:
-                return _estimate(content, len(styles), config)
+                from .estimate_cli import print_estimate
+
+                return print_estimate(content, list(styles), config, batch_config if batch_mode else None)
             if batch_mode:
                 from .batch_cli import run_batch
 
-                code = run_batch(content, styles, output or "stylized", config, quiet=quiet, grid=grid,
-                                 recursive=recursive, name=name_template, ext=ext, each_style=each_style,
-                                 skip_existing=skip_existing, shard=shard, log=log, signals=signals)
-                ctx.exit(code)
+                ctx.exit(run_batch(content, list(styles), output or "stylized", config, batch_config,
+                                   quiet=quiet, grid=grid, log=log, signals=signals))
             _stylize(content, list(styles), output or "out.png", config, quiet, grid, signals)
         except StylizeError as e:
-            click.echo(f"Error: {one_line(e)}", err=True)
+            click.echo(f"Error: {one_line(e, cli_flag)}", err=True)
             ctx.exit(e.exit_code)
-
-
-def _estimate(content: str, n_styles: int, config: StylizeConfig) -> None:
-    from .engine import Stylizer
-    from .imageio import load_image, long_edge_dims
-    from .memory import describe
-
-    stylizer = Stylizer(config, n_styles)
-    width, height = long_edge_dims(load_image(content, "content image", config.max_pixels).size, config.size)
-    need, room = stylizer.memory(width, height)
-    cfg = stylizer.cfg
-    click.echo(f"{content}: {width}x{height} px, {cfg.model} {stylizer.precision} on {stylizer.device}:"
-               f" about {describe(need)} peak ({describe(room)} available)")
 
 
 class _Signals:
@@ -191,84 +185,115 @@ class _Signals:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+def check_inputs(contents: list, styles: list, config: StylizeConfig) -> None:
+    """Every input file exists and its header reads, before torch loads (Pillow only)."""
+    from .imageio import image_size
+
+    for path in contents:
+        image_size(path, "content image", config.max_pixels)
+    for path in styles:
+        image_size(path, "style image", config.max_pixels)
+    if config.init not in ("content", "noise"):
+        image_size(config.init, f"{opt('init')} image", config.max_pixels)
+
+
 def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
              grid: Optional[str], signals: _Signals) -> None:
-    from .imageio import check_output  # torch and Pillow load here, not for --help
+    from .imageio import check_not_an_input, check_output  # Pillow only: torch loads below
 
-    check_output(output)  # before any work: a bad output path must not cost a whole run
-    if grid:
-        check_output(grid)
-    from .engine import run
+    inputs = [content, *styles, None if config.init in ("content", "noise") else config.init]
+    for path, what in ((output, "output"), (grid, f"{opt('grid')} sheet")):
+        if path:
+            check_output(path)  # before any work: a bad output path must not cost a whole run
+            check_not_an_input(path, inputs, what)
+    check_inputs([content], styles, config)
+    existed = Path(output).exists()
+    from .engine import Stylizer
 
     started = time.perf_counter()
-    bar = _ProgressBar(output, quiet)
+    bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output))
     try:
-        result = run(content, styles, config=config, on_progress=bar.update)
+        result = Stylizer(config, len(styles)).run(content, styles, on_progress=bar.update)
     except Interrupted as e:
         bar.close()
-        _save(e.image, output, content, styles, config, interrupted_at=e.step)
-        click.echo(f"Interrupted at iteration {e.step}: saved the current image to {output}", err=True)
+        _save_interrupted(e, Path(output), existed)
         raise SystemExit(signals.code)
-    bar.close()
+    finally:
+        bar.close()
     for notice in result.notices:
-        click.echo(f"Note: {notice}", err=True)
-    _save(result.image, output, content, styles, result.config)
+        click.echo(f"Note: {render(notice, cli_flag)}", err=True)
+    result.save(output)
     if grid:
         from .grid import save_contact_sheet
 
         group = tuple(map(Path, styles))
-        save_contact_sheet(grid, [Path(content)], [group], {(Path(content), group): Path(output)})
+        save_contact_sheet(grid, [Path(content)], [group], {(Path(content), group): Path(output)},
+                           max_pixels=config.max_pixels)
     if not quiet:
-        w, h = result.image.size
-        cfg, losses = result.config, result.losses
-        click.echo(
-            f"{output}: {w}x{h} px, {result.steps} iterations in {time.perf_counter() - started:.1f} s"
-            f" on {result.device} {result.precision} (seed {cfg.seed}, {cfg.model} {cfg.weights} weights);"
-            f" loss: content {losses['content']:.4g}, style {losses['style']:.4g},"
-            f" tv {losses['tv']:.4g}, total {losses['total']:.4g}"
-        )
+        click.echo(f"{output}: {summary(result, time.perf_counter() - started)}")
 
 
-class _ProgressBar:
-    """tqdm bar fed by the engine's callback; also writes --save-every snapshots."""
+def summary(result, seconds: float) -> str:
+    """'512x341 px, 350 iterations in 42.6 s on cpu bf16 (seed 0, ...); loss: content ..., total ...'."""
+    w, h = result.image.size
+    cfg = result.config
+    return (f"{w}x{h} px, {result.steps} iterations in {seconds:.1f} s on {result.device} {result.precision}"
+            f" (seed {cfg.seed}, {cfg.model} {cfg.weights} weights); {format_losses(result.losses)}")
 
-    def __init__(self, output: str, quiet: bool):
-        self.output, self.quiet = Path(output), quiet
+
+def format_losses(losses: dict) -> str:
+    return (f"loss: content {losses['content']:.4g}, style {losses['style']:.4g},"
+            f" tv {losses['tv']:.4g}, total {losses['total']:.4g}")
+
+
+def snapshot_path(output: Path, step: int) -> Path:
+    """OUTPUT_<iteration>.ext: where --save-every (and a Ctrl-C that keeps OUTPUT) write."""
+    return output.with_name(f"{output.stem}_{step:04d}{output.suffix}")
+
+
+def _save_interrupted(e: Interrupted, output: Path, existed: bool) -> None:
+    """The rule: a partial image never replaces a file that was there before the run.
+
+    Before the first iteration nothing is saved (the engine raises a plain KeyboardInterrupt:
+    the photo itself is no result). After it, the image goes to OUTPUT, or, when OUTPUT
+    already existed (say, a finished image of an earlier run), beside it as OUTPUT_<iteration>.
+    """
+    where = snapshot_path(output, e.step) if existed else output
+    e.result.save(where, interrupted_at=e.step)
+    kept = f"kept the existing {output}; " if existed else ""
+    click.echo(f"Interrupted at iteration {e.step}: {kept}saved the current image to {where}", err=True)
+
+
+class ProgressBar:
+    """tqdm bar fed by the engine's callback (on a terminal only); writes --save-every snapshots.
+
+    When stderr is a file or a pipe there is no bar: its redraws would fill the log with
+    carriage returns and cursor movements.
+    """
+
+    def __init__(self, label: str, quiet: bool, snapshots: Optional[Path] = None, position: int = 0):
+        self.label, self.snapshots, self.position = label, snapshots, position
+        self.disabled = quiet or not sys.stderr.isatty()
         self.bar = None  # drawn at the first iteration, so an early error prints alone
 
     def update(self, progress) -> None:
+        if progress.snapshot is not None and self.snapshots is not None:
+            progress.snapshot.save(snapshot_path(self.snapshots, progress.step))
+        if self.disabled:
+            return
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=progress.total, disable=self.quiet, unit="it", dynamic_ncols=True,
-                            file=sys.stderr, desc=self.output.name, leave=False)
+            self.bar = tqdm(total=progress.total, unit="it", dynamic_ncols=True, file=sys.stderr,
+                            desc=self.label, leave=False, position=self.position)
         self.bar.update(progress.step - self.bar.n)
         losses = progress.losses
         self.bar.set_postfix_str(
             f"{progress.size}px total {losses['total']:.4g} content {losses['content']:.4g} style {losses['style']:.4g}",
-            refresh=False,
+            refresh=progress.done,  # the last report shows the final losses, as the summary does
         )
-        if progress.image is not None:
-            from .imageio import save_image
-
-            out = self.output
-            save_image(progress.image, out.with_name(f"{out.stem}_{progress.step:04d}{out.suffix}"))
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _save(image, output, content, styles, config, interrupted_at=None) -> None:
-    from . import __version__
-    from .imageio import save_image
-
-    settings = {
-        "version": __version__,
-        "content": str(content),
-        "styles": [str(s) for s in styles],
-        "config": config.resolved().to_dict(),
-    }
-    if interrupted_at is not None:
-        settings["interrupted_at"] = interrupted_at
-    save_image(image, output, text={"stylize": json.dumps(settings), "Software": f"stylize {__version__}"})
+            self.bar = None

@@ -7,8 +7,13 @@ reads it without waiting for torch.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Optional
+
+from .errors import BadInputError, opt
+from .layers import check_layers
 
 MODELS = ("vgg19", "vgg16", "resnet50")
 POOLINGS = ("max", "avg")
@@ -33,6 +38,7 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 SIZE_RANGE = (16, 8192)
 MAX_PIXELS = 100_000_000  # default --max-pixels: refuse bigger files from their header, before decoding
 ITERATIONS_RANGE = (1, 100_000)
+HISTORY_RANGE = (1, 1000)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,9 @@ class StylizeConfig:
     # Stop a scale when the loss fell by less than this fraction over 20 steps. Never triggers in
     # the default schedule (it still falls 1-9% per 20 steps); stops long runs once L-BFGS stalls.
     tolerance: float = 1e-3
+    # L-BFGS (s, y) pairs kept, each two copies of the image. At 512 px 100 ended at a lower
+    # objective than 50, 20 or 10 in the same time (README); the memory estimate counts them.
+    history: int = 100
     precision: str = "auto"  # network forward in fp32, or bf16 where the hardware is fast at it
     content_weight: float = 1.0
     style_weight: float = 30.0
@@ -88,3 +97,82 @@ class StylizeConfig:
 
 
 DEFAULTS = StylizeConfig()
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """How a folder run names, finds and splits its work (the stylization is a StylizeConfig)."""
+
+    name: str = "{content}__{style}"  # output file name template
+    format: str = "jpg"  # output extension
+    each_style: bool = False  # one output per style image instead of one blend
+    recursive: bool = False  # descend into sub-folders of the content folder
+    skip_existing: bool = False  # leave outputs that exist alone: a re-run resumes
+    shard: Optional[str] = None  # "K/N", "auto" or "auto/N": only this part of the work list
+
+
+BATCH_DEFAULTS = BatchConfig()
+
+
+# ---------------------------------------------------------------- validation, without torch
+
+
+def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
+    """Check every setting; returns the resolved config or raises BadInputError.
+
+    Needs no torch (layer names come from layers.py), so a bad option fails at once.
+    """
+    for name, choices in (("model", MODELS), ("pooling", POOLINGS), ("optimizer", OPTIMIZERS),
+                          ("preserve_color", PRESERVE_COLORS), ("precision", PRECISIONS)):
+        if getattr(config, name) not in choices:
+            raise BadInputError(f"'{getattr(config, name)}' is not one of {', '.join(choices)}", name)
+    cfg = config.resolved()
+    in_range("size", cfg.size, *SIZE_RANGE)
+    in_range("iterations", cfg.iterations, *ITERATIONS_RANGE)
+    in_range("coarse_iterations", cfg.coarse_iterations, 0, ITERATIONS_RANGE[1])
+    in_range("history", cfg.history, *HISTORY_RANGE)
+    _check_style_scale(cfg)
+    for name in ("content_weight", "style_weight", "tv_weight", "save_every", "min_size", "tolerance", "max_pixels"):
+        if not getattr(cfg, name) >= 0:
+            raise BadInputError(f"must be >= 0 (got {getattr(cfg, name)})", name)
+    if not cfg.lr > 0:
+        raise BadInputError(f"must be > 0 (got {cfg.lr})", "lr")
+    if n_styles < 1:
+        raise BadInputError("no style image given")
+    check_weights("style_blend", cfg.style_blend, n_styles, "style image")
+    check_weights("style_layers", cfg.style_layer_weights, len(cfg.style_layers), "style layer")
+    check_layers(cfg.model, list(cfg.style_layers), "style_layers")
+    check_layers(cfg.model, [cfg.content_layer], "content_layer")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.device):
+        raise BadInputError(f"'{cfg.device}' is not one of auto, cpu, cuda, cuda:N, mps", "device")
+    if cfg.weights not in WEIGHT_SOURCES and not Path(cfg.weights).is_file():
+        what = "is a directory" if Path(cfg.weights).is_dir() else "file not found"
+        raise BadInputError(f"{opt('weights')} '{cfg.weights}': {what}"
+                            f" (expected {', '.join(WEIGHT_SOURCES)} or a file)", "weights")
+    return cfg
+
+
+def in_range(name: str, value, low, high) -> None:
+    if not low <= value <= high:
+        raise BadInputError(f"{value} is out of range ({low} to {high})", name)
+
+
+def _check_style_scale(cfg: StylizeConfig) -> None:
+    px = round(cfg.size * cfg.style_scale)
+    if not SIZE_RANGE[0] <= px <= SIZE_RANGE[1]:
+        low, high = (f"{v / cfg.size:.3g}" for v in SIZE_RANGE)
+        raise BadInputError(
+            f"{cfg.style_scale} gives a {px} px style image at {opt('size')} {cfg.size}; the style image must be"
+            f" {SIZE_RANGE[0]} to {SIZE_RANGE[1]} px ({opt('style_scale')} {low} to {high} at this size)",
+            "style_scale")
+
+
+def check_weights(name: str, weights, count: int, what: str) -> None:
+    """One weight >= 0 per ``what``, with a positive sum."""
+    if weights is None:
+        return
+    if len(weights) != count:
+        plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")  # noqa: E731
+        raise BadInputError(f"{plural(len(weights), 'weight')} for {plural(count, what)}; give one per {what}", name)
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise BadInputError(f"weights must be >= 0 with a positive sum (got {list(weights)})", name)

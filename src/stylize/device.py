@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import BadInputError
+from .errors import BadInputError, opt
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -21,16 +21,17 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("cpu")
     if spec == "mps":
         if not torch.backends.mps.is_available():
-            raise BadInputError("--device mps: Apple MPS is not available on this machine; use --device cpu")
+            raise BadInputError(f"{opt('device')} mps: Apple MPS is not available on this machine;"
+                                f" use {opt('device')} cpu")
         return torch.device("mps")
     match = re.fullmatch(r"cuda(?::(\d+))?", spec)
     if not match:
-        raise BadInputError(f"--device: '{spec}' is not one of auto, cpu, cuda, cuda:N, mps")
+        raise BadInputError(f"'{spec}' is not one of auto, cpu, cuda, cuda:N, mps", "device")
     if not torch.cuda.is_available():
-        raise BadInputError(f"--device {spec}: CUDA is not available on this machine; use --device cpu")
+        raise BadInputError(f"{opt('device')} {spec}: CUDA is not available on this machine; use {opt('device')} cpu")
     index = int(match.group(1) or 0)
     if index >= torch.cuda.device_count():
-        raise BadInputError(f"--device {spec}: there are only {torch.cuda.device_count()} CUDA devices")
+        raise BadInputError(f"{opt('device')} {spec}: there are only {torch.cuda.device_count()} CUDA devices")
     return _tune_cuda(torch.device("cuda", index))
 
 
@@ -54,7 +55,7 @@ def resolve_precision(spec: str, device: torch.device) -> str:
     fast = _fast_bf16(device)
     if spec == "bf16":
         if device.type == "mps":
-            raise BadInputError("--precision bf16: not supported on mps; use --precision fp32")
+            raise BadInputError(f"{opt('precision')} bf16: not supported on mps; use {opt('precision')} fp32")
         return "bf16"
     return "bf16" if fast else "fp32"
 

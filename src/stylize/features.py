@@ -14,11 +14,15 @@ import torch
 from torch import nn
 
 from .errors import BadInputError
+from .layers import depth, layer_names
 from .weights import Weights
 
 
 def vgg_layer_names(features: nn.Sequential) -> list[str]:
-    """conv1_1, relu1_1, ..., pool1, conv2_1, ...: one name per module of ``vgg.features``."""
+    """conv1_1, relu1_1, ..., pool1, conv2_1, ...: one name per module of a built ``vgg.features``.
+
+    Used to check layers.py's table against torchvision's real modules.
+    """
     names, block, conv = [], 1, 0
     for module in features:
         if isinstance(module, nn.Conv2d):
@@ -32,50 +36,24 @@ def vgg_layer_names(features: nn.Sequential) -> list[str]:
     return names
 
 
-def _backbone(model: str) -> tuple[nn.Sequential, list[str], str]:
-    """The untruncated body on the meta device, its layer names, its state_dict prefix."""
+def backbone(model: str) -> tuple[nn.Sequential, str]:
+    """The untruncated body on the meta device (one child per paper layer name), its state_dict prefix."""
     import torchvision.models as tvm
 
+    layer_names(model)  # an unknown model is a BadInputError naming it
     with torch.device("meta"):
         if model in ("vgg19", "vgg16"):
-            features = getattr(tvm, model)().features
-            return features, vgg_layer_names(features), "features."
-        if model == "resnet50":
-            net = tvm.resnet50()
-            children = OrderedDict(
-                (name, child) for name, child in net.named_children() if name not in ("avgpool", "fc")
-            )
-            return nn.Sequential(children), list(children), ""
-    raise BadInputError(f"--model: unknown model '{model}' (valid: vgg19, vgg16, resnet50)")
+            return getattr(tvm, model)().features, "features."
+        net = tvm.resnet50()
+        children = OrderedDict((name, child) for name, child in net.named_children() if name not in ("avgpool", "fc"))
+        return nn.Sequential(children), ""
 
 
-def layer_names(model: str) -> list[str]:
-    """Every layer name the model offers, in network order."""
-    return _backbone(model)[1]
-
-
-def check_layers(model: str, layers: list[str], option: str) -> None:
-    valid = layer_names(model)
-    for name in layers:
-        if name not in valid:
-            raise BadInputError(
-                f"{option}: unknown layer '{name}' for {model} (valid: {', '.join(valid)})"
-            )
-
-
-# Total stride of ResNet50 up to each stage output.
-_RESNET_STRIDE = {"conv1": 2, "bn1": 2, "relu": 2, "maxpool": 4, "layer1": 4, "layer2": 8,
-                  "layer3": 16, "layer4": 32}
-
-
-def min_input_size(model: str, layers: list[str]) -> int:
-    """The shortest image edge (px) that still leaves the deepest layer at least 1x1."""
-    names = layer_names(model)
-    deepest = max(names.index(name) for name in layers)
-    if model == "resnet50":
-        return _RESNET_STRIDE[names[deepest]]
-    pools = sum(name.startswith("pool") for name in names[: deepest + 1])
-    return 2**pools
+def truncated_body(model: str, layers: list[str]) -> tuple[nn.Sequential, list[str], str]:
+    """The body cut after the deepest of ``layers`` (on the meta device), its layer names, its prefix."""
+    body, prefix = backbone(model)
+    n = depth(model, layers)
+    return nn.Sequential(OrderedDict(list(body.named_children())[:n])), layer_names(model)[:n], prefix
 
 
 class Normalize(nn.Module):
@@ -111,13 +89,10 @@ def build_extractor(
     model: str, weights: Weights, layers: list[str], pooling: str = "max", seed: int = 0
 ) -> FeatureExtractor:
     """A frozen extractor for ``layers``, truncated after the deepest of them."""
-    body, names, prefix = _backbone(model)
-    check_layers(model, layers, "--layers")
-    depth = max(names.index(name) for name in layers) + 1
-    body = nn.Sequential(OrderedDict(list(body.named_children())[:depth]))
+    body, names, prefix = truncated_body(model, layers)
     _replace_modules(body, pooling)
     body = _materialize(body, weights, prefix, model, seed)
-    extractor = FeatureExtractor(body, names[:depth], layers, Normalize(**weights.preprocess))
+    extractor = FeatureExtractor(body, names, layers, Normalize(**weights.preprocess))
     return extractor.eval().requires_grad_(False)
 
 
@@ -141,7 +116,7 @@ def build_pooled_extractor(model: str, weights: Weights, seed: int = 0) -> Poole
     any input size >= 32 px gives the same D). ResNet50: every child but ``fc``; our
     pooling is exactly its ``avgpool``.
     """
-    body, _, prefix = _backbone(model)
+    body, prefix = backbone(model)
     body = _materialize(body, weights, prefix, model, seed)
     return PooledExtractor(body, Normalize(**weights.preprocess)).eval().requires_grad_(False)
 

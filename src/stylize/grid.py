@@ -7,6 +7,10 @@ from typing import Optional, Sequence
 
 from PIL import Image, ImageDraw, ImageOps
 
+from .config import MAX_PIXELS
+from .errors import StylizeError
+from .imageio import load_image
+
 LABEL_PX = 14  # a strip under each cell for the file name
 
 
@@ -15,11 +19,12 @@ def contact_sheet(
     style_groups: Sequence[Sequence[Path]],
     results: dict[tuple[Path, tuple[Path, ...]], Optional[Path]],
     cell: int = 160,
+    max_pixels: int = MAX_PIXELS,
 ) -> Image.Image:
     """(1 + len(style_groups)) x (1 + len(contents)) cells of ``cell`` px plus labels.
 
-    ``results[(content, group)]`` is the output file; a missing or failed result
-    leaves its cell grey.
+    ``results[(content, group)]`` is the output file; a missing or failed result, or an
+    input the run refused (unreadable, over ``max_pixels``), leaves its cell grey.
     """
     cols, rows = len(style_groups) + 1, len(contents) + 1
     sheet = Image.new("RGB", (cols * cell, rows * (cell + LABEL_PX)), "white")
@@ -27,7 +32,7 @@ def contact_sheet(
 
     def put(col: int, row: int, path: Optional[Path], label: str) -> None:
         x, y = col * cell, row * (cell + LABEL_PX)
-        thumb = _thumbnail(path, cell)
+        thumb = _thumbnail(path, cell, max_pixels)
         if thumb is not None:
             sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
         else:
@@ -44,14 +49,14 @@ def contact_sheet(
     return sheet
 
 
-def _thumbnail(path: Optional[Path], cell: int) -> Optional[Image.Image]:
+def _thumbnail(path: Optional[Path], cell: int, max_pixels: int) -> Optional[Image.Image]:
+    """The picture as the run saw it (the same guarded loader: upright, sRGB, alpha on white)."""
     if path is None:
         return None
     try:
-        with Image.open(path) as im:
-            return ImageOps.contain(ImageOps.exif_transpose(im).convert("RGB"), (cell - 4, cell - 4))
-    except (OSError, ValueError, SyntaxError):
-        return None  # an unreadable content file still gets its labelled grey cell
+        return ImageOps.contain(load_image(path, max_pixels=max_pixels), (cell - 4, cell - 4))
+    except StylizeError:
+        return None  # an unreadable or refused file still gets its labelled grey cell
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, width: int) -> str:
@@ -63,7 +68,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, width: int) -> str:
     return text + "..."
 
 
-def save_contact_sheet(path, contents, style_groups, results, cell: int = 160) -> None:
+def save_contact_sheet(path, contents, style_groups, results, cell: int = 160, max_pixels: int = MAX_PIXELS) -> None:
     from .imageio import save_image
 
-    save_image(contact_sheet(contents, style_groups, results, cell), path)
+    save_image(contact_sheet(contents, style_groups, results, cell, max_pixels), path)

@@ -4,6 +4,9 @@ Loading turns any image Pillow opens into sRGB (size checked from the header bef
 decoding, EXIF orientation applied, an embedded ICC profile converted, alpha
 composited on white); saving is atomic (temporary file + rename) so a crash or
 Ctrl-C never leaves a half-written file under the output's name, and says sRGB.
+
+Torch is imported only by the tensor conversions, so the CLI can check every file
+before it waits for torch to load.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
-import torch
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
-from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from .config import MAX_PIXELS
-from .errors import BadInputError, RunError
+
+if TYPE_CHECKING:
+    import torch
+from .errors import BadInputError, RunError, opt
 
 # Extra save arguments per format: high quality, no chroma subsampling for JPEG.
 _SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
@@ -34,6 +38,29 @@ _SRGB_BYTES = (lambda b: b[:24] + bytes(12) + b[36:])(ImageCms.ImageCmsProfile(_
 
 def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open ``path`` as an sRGB image or raise BadInputError naming the file."""
+    with _opened(path, what, max_pixels) as (im, where):
+        try:
+            im.load()  # decode now, so truncated data fails here rather than mid-run
+            return normalize(im)
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
+
+
+def image_size(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) as displayed (EXIF rotation counted), from the header alone: no decoding.
+
+    The same checks as :func:`load_image` short of the pixel data, so the CLI can refuse a
+    missing, unreadable or oversized file at once.
+    """
+    with _opened(path, what, max_pixels) as (im, _):
+        w, h = im.size
+        orientation = im.getexif().get(0x0112, 1)
+        return (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # 5-8 turn the picture a quarter
+
+
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike, what: str, max_pixels: int):
+    """Pillow's lazily opened image (header read, size checked) and how errors name it."""
     p = Path(path)
     where = f"{what} '{path}'"
     if not p.exists():
@@ -48,8 +75,7 @@ def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = M
             warnings.simplefilter("ignore")
             with _our_pixel_limit(), Image.open(p) as im:
                 _check_pixels(im, where, max_pixels)  # from the header: nothing is decoded yet
-                im.load()  # decode now, so truncated data fails here rather than mid-run
-                return _to_rgb(to_srgb(ImageOps.exif_transpose(im)))
+                yield im, where
     except UnidentifiedImageError:
         raise BadInputError(f"{where}: not an image file Pillow can read") from None
     except PermissionError:
@@ -58,9 +84,17 @@ def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = M
         raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
 
 
+def normalize(im: Image.Image) -> Image.Image:
+    """Any Pillow image -> what a run sees: upright, sRGB, RGB with alpha composited on white.
+
+    Files go through it on loading; in-memory images given to the library do too.
+    """
+    return _to_rgb(to_srgb(ImageOps.exif_transpose(im)))
+
+
 @contextlib.contextmanager
 def _our_pixel_limit():
-    """Pillow's own bomb check would refuse before ours could name --max-pixels."""
+    """Pillow's own bomb check would refuse before ours could name the max_pixels setting."""
     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         yield
@@ -72,8 +106,8 @@ def _check_pixels(im: Image.Image, where: str, max_pixels: int) -> None:
     w, h = im.size
     if max_pixels and w * h > max_pixels:
         raise BadInputError(
-            f"{where}: {w}x{h} px ({w * h / 1e6:.0f} MP) is over the --max-pixels limit of"
-            f" {max_pixels / 1e6:g} MP; raise --max-pixels to allow it"
+            f"{where}: {w}x{h} px ({w * h / 1e6:.0f} MP) is over the {opt('max_pixels')} limit of"
+            f" {max_pixels / 1e6:g} MP; raise {opt('max_pixels')} to allow it"
         )
 
 
@@ -121,31 +155,54 @@ def resize_long_edge(im: Image.Image, size: int) -> Image.Image:
     return im.resize(new, Image.Resampling.LANCZOS)
 
 
-def to_tensor(im: Image.Image) -> torch.Tensor:
+def to_tensor(im: Image.Image) -> "torch.Tensor":
     """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
+    from torchvision.transforms.functional import pil_to_tensor
+
     return pil_to_tensor(im).float().div_(255).unsqueeze(0).contiguous()
 
 
-def to_image(x: torch.Tensor) -> Image.Image:
+def to_image(x: "torch.Tensor") -> Image.Image:
     """Float tensor (1, 3, H, W) -> RGB PIL image, clamped and rounded to 8 bits."""
+    from torchvision.transforms.functional import to_pil_image
+
     return to_pil_image(x.detach()[0].clamp(0, 1).mul(255).round().byte().cpu())
+
+
+def format_of(ext: str) -> str | None:
+    """Pillow's format name for a file extension ('.png' or 'png'), if Pillow can write it."""
+    Image.init()
+    fmt = Image.registered_extensions().get("." + ext.lower().lstrip("."))
+    return fmt if fmt in Image.SAVE else None
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """Whether the name ends in an extension Pillow writes (out.png: yes; stylized/: no)."""
+    return bool(Path(path).suffix) and format_of(Path(path).suffix) is not None
+
+
+def check_format(ext: str) -> str:
+    """Pillow's format name for the batch ``format`` setting, or BadInputError."""
+    fmt = format_of(ext)
+    if fmt is None:
+        raise BadInputError(f"cannot write '{ext.lstrip('.')}' files; use png, jpg, webp or tif", "format")
+    return fmt
 
 
 def output_format(path: str | os.PathLike) -> str:
     """Pillow's format name for an output path, or BadInputError."""
-    Image.init()
-    ext = Path(path).suffix.lower()
-    fmt = Image.registered_extensions().get(ext)
-    if fmt is None or fmt not in Image.SAVE:
-        raise BadInputError(
-            f"output '{path}': cannot write '{ext or 'no extension'}' files;"
-            " use .png, .jpg, .webp or .tif"
-        )
+    ext = Path(path).suffix
+    fmt = format_of(ext) if ext else None
+    if fmt is None:
+        what = f"'{ext}' files" if ext else "a file without an extension"
+        raise BadInputError(f"output '{path}': cannot write {what}; use .png, .jpg, .webp or .tif")
     return fmt
 
 
 def check_output(path: str | os.PathLike) -> None:
     """Fail before any work if ``path`` cannot be written as an image."""
+    if Path(path).is_dir():
+        raise BadInputError(f"output '{path}': is a folder; name a file in it, e.g. '{Path(path) / 'out.png'}'")
     output_format(path)
     check_writable(path)
 
@@ -155,7 +212,7 @@ def check_writable(path: str | os.PathLike) -> None:
     p = Path(path)
     folder = p.parent
     if p.is_dir():
-        raise BadInputError(f"output '{path}': is a directory")
+        raise BadInputError(f"output '{path}': is a folder")
     if not folder.exists():
         raise BadInputError(f"output '{path}': folder '{folder}' does not exist")
     if not folder.is_dir():
@@ -205,3 +262,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         if isinstance(e, OSError):
             raise RunError(f"output '{path}': cannot write ({e.strerror or e})") from None
         raise
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (through links and '..'), existing or not."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_not_an_input(output: str | os.PathLike, inputs: list, what: str = "output") -> None:
+    """Refuse to write over one of the run's own inputs."""
+    for source in inputs:
+        if source is not None and Path(source).exists() and same_file(output, source):
+            raise BadInputError(f"{what} '{output}' is the input file '{source}'; writing it would destroy the input")

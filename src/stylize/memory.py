@@ -9,14 +9,12 @@ the optimizer's copies of the image (L-BFGS keeps 2 x history of them).
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .config import StylizeConfig
-from .features import _backbone
+from .features import truncated_body
 from .optimize import schedule
 
 GIB = 2**30
@@ -30,9 +28,7 @@ WORKSPACE = 160 * 2**20
 
 def activation_elements(model: str, layers: list[str], height: int, width: int) -> tuple[int, int]:
     """(sum, largest) element counts of every layer output up to the deepest of ``layers``."""
-    body, names, _ = _backbone(model)
-    depth = max(names.index(name) for name in layers) + 1
-    body = nn.Sequential(OrderedDict(list(body.named_children())[:depth]))
+    body, _, _ = truncated_body(model, layers)
     x = torch.empty(1, 3, height, width, device="meta")
     total = largest = 0
     with torch.no_grad():
@@ -46,34 +42,36 @@ def activation_elements(model: str, layers: list[str], height: int, width: int) 
 
 
 def estimate(cfg: StylizeConfig, width: int, height: int, precision: str, device: torch.device,
-             history: int) -> int:
-    """Peak bytes of a run at ``width`` x ``height`` (the output size, the largest scale)."""
+             loaded: bool = True) -> int:
+    """Peak bytes of a run at ``width`` x ``height`` (the output size, the largest scale).
+
+    On the CPU the process's own size counts, weights included once ``loaded``; without
+    them (``--estimate`` loads none) their bytes are added.
+    """
     layers = list(dict.fromkeys([*cfg.style_layers, cfg.content_layer]))
     total, largest = activation_elements(cfg.model, layers, height, width)
     activations = ACTIVATION_FACTOR[precision] * total * 4
     image = 3 * height * width * 4
-    copies = 2 * _pairs_kept(cfg, history) + 8 if cfg.optimizer == "lbfgs" else 6
+    copies = 2 * _pairs_kept(cfg) + 8 if cfg.optimizer == "lbfgs" else 6
     style_side = round(max(width, height) * cfg.style_scale)
     style_pass = 2 * largest * 4 * (style_side / max(width, height)) ** 2  # no_grad: two live layers
     need = activations + copies * image + style_pass + WORKSPACE
     if device.type == "cuda":
         return int(need + _weights_bytes(cfg, layers))
-    return int(need + _process_bytes())
+    return int(need + _process_bytes() + (0 if loaded else _weights_bytes(cfg, layers)))
 
 
-def _pairs_kept(cfg: StylizeConfig, history: int) -> float:
-    """L-BFGS's (s, y) pairs at the peak, in output-sized images: one per step, up to ``history``.
+def _pairs_kept(cfg: StylizeConfig) -> float:
+    """L-BFGS's (s, y) pairs at the peak, in output-sized images: one per step, up to ``cfg.history``.
 
     Each scale starts a fresh L-BFGS; a coarse scale's pairs are smaller by its pixel ratio.
     """
-    return max(min(history, n) * (size / cfg.size) ** 2 for size, n in schedule(cfg))
+    return max(min(cfg.history, n) * (size / cfg.size) ** 2 for size, n in schedule(cfg))
 
 
 def _weights_bytes(cfg: StylizeConfig, layers: list[str]) -> int:
-    body, names, _ = _backbone(cfg.model)
-    depth = max(names.index(name) for name in layers) + 1
-    kept = list(body.children())[:depth]
-    return sum(param.numel() * 4 for module in kept for param in module.parameters())
+    body, _, _ = truncated_body(cfg.model, layers)
+    return sum(param.numel() * 4 for param in body.parameters())
 
 
 def _process_bytes() -> int:
@@ -115,11 +113,11 @@ def _cgroup_room() -> int:
 
 
 def largest_fitting_size(cfg: StylizeConfig, aspect: float, precision: str, device: torch.device,
-                         history: int, budget: int) -> int:
-    """The largest --size (long edge) whose estimate fits ``budget``; 0 if none does."""
+                         budget: int, loaded: bool = True) -> int:
+    """The largest output size (long edge) whose estimate fits ``budget``; 0 if none does."""
     def fits(size: int) -> bool:
         w, h = (size, max(1, round(size / aspect))) if aspect >= 1 else (max(1, round(size * aspect)), size)
-        return estimate(cfg, w, h, precision, device, history) <= budget
+        return estimate(cfg, w, h, precision, device, loaded) <= budget
 
     low, high = 0, cfg.size
     while low < high:  # binary search: the estimate grows with the size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import torch
 from PIL import Image
@@ -13,20 +13,25 @@ from torch import nn
 from . import config as C
 from .color import transfer_luminance
 from .config import StylizeConfig
-from .errors import Interrupted, RunError
-from .imageio import load_image, to_image, to_tensor
+from .errors import Interrupted, Message, RunError, opt
+from .imageio import load_image, to_tensor
 
 
 @dataclass
 class Progress:
-    """What ``on_progress`` receives after every iteration."""
+    """What ``on_progress`` receives after every iteration, and once more when the run is done."""
 
     step: int  # position in the whole schedule, over all scales
     total: int
     losses: dict[str, float]  # weighted terms: content, style, tv, total
     elapsed: float  # seconds since the optimization started
-    image: Optional[Image.Image] = None  # the current image, every ``save_every`` steps
+    snapshot: Optional[Any] = None  # an engine.Result of the current image, every ``save_every`` steps
     size: int = 0  # long edge of the scale being optimized
+    done: bool = False  # the last report: ``losses`` are the final ones, as the Result has them
+
+    @property
+    def image(self) -> Optional[Image.Image]:
+        return self.snapshot.image if self.snapshot is not None else None
 
 
 def initial_image(cfg: StylizeConfig, content: torch.Tensor) -> torch.Tensor:
@@ -36,7 +41,7 @@ def initial_image(cfg: StylizeConfig, content: torch.Tensor) -> torch.Tensor:
         generator = torch.Generator().manual_seed(cfg.seed)
         noise = torch.randn(content.shape, generator=generator)
         return (0.5 + 0.1 * noise).to(content.device)
-    image = load_image(cfg.init, "--init image", cfg.max_pixels).resize(
+    image = load_image(cfg.init, f"{opt('init')} image", cfg.max_pixels).resize(
         (content.shape[3], content.shape[2]), Image.Resampling.LANCZOS
     )
     return to_tensor(image).to(content.device)
@@ -50,7 +55,6 @@ def upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 LINE_SEARCH_EVALS = 20
-HISTORY_SIZE = 100  # L-BFGS (s, y) pairs kept: each pair is two copies of the image
 MAX_RETRIES = 3  # restarts after a NaN/inf loss before the run is given up
 
 
@@ -62,7 +66,7 @@ def make_optimizer(x: torch.Tensor, cfg: StylizeConfig, lr: float) -> torch.opti
     # max_eval must be set: its default (max_iter * 5 // 4 = 1) leaves the line search
     # no evaluations to back off with, and the run silently stalls.
     return torch.optim.LBFGS(
-        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=HISTORY_SIZE,
+        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=cfg.history,
         line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
     )
 
@@ -113,17 +117,23 @@ def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
 
 
 class Loop:
-    """Runs the optimizer scale after scale, counting iterations across the scales."""
+    """Runs the optimizer scale after scale, counting iterations across the scales.
 
-    def __init__(self, cfg: StylizeConfig, total: int, on_progress, precision: str, final_hw: tuple[int, int]):
+    ``package(image, losses, loop)`` turns an image tensor into the engine's Result: the
+    loop hands those out as snapshots and with Ctrl-C.
+    """
+
+    def __init__(self, cfg: StylizeConfig, total: int, on_progress, precision: str, final_hw: tuple[int, int],
+                 package: Callable):
         self.cfg, self.total, self.on_progress = cfg, total, on_progress
-        self.precision, self.final_hw = precision, final_hw
+        self.precision, self.final_hw, self.package = precision, final_hw, package
         self.position = 0  # iterations of the schedule behind us (plateau skips count as done)
         self.steps = 0  # optimizer steps actually taken
         self.notices: list[str] = []
         self.lr, self.retries = cfg.lr, 0  # lowered after a numerical fault
         self.curvature = None  # L-BFGS's H_diag at the end of the last scale
         self.good = self.good_content = None  # the last finite iterate, saved on Ctrl-C
+        self.last_losses: Optional[dict[str, float]] = None
         self.start = time.perf_counter()
 
     def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, iterations: int, size: int):
@@ -148,7 +158,7 @@ class Loop:
                 continue
             good.copy_(x.detach())
             optimizer.param_groups[0]["lr"] = self.lr  # the first step's warm start is over
-            self.position, self.steps = self.position + 1, self.steps + 1
+            self.position, self.steps, self.last_losses = self.position + 1, self.steps + 1, losses
             if plateau.reached(losses["total"]):
                 self.position = end
             self._report(losses, good, content_t, size)
@@ -162,7 +172,22 @@ class Loop:
         only ever replaced by a whole copy_, so it is never half-updated.
         """
         image = self._full_size(finalize(self.good, self.cfg, self.good_content))
-        return Interrupted(to_image(image), self.steps)
+        return Interrupted(self.package(image, self.last_losses, self), self.steps)
+
+    def final_losses(self, objective) -> dict[str, float]:
+        """The loss terms of the image as it will be saved (clamped, in fp32), reported as the last Progress.
+
+        The progress bar and the summary then show the same numbers: those of the output,
+        not of the last iterate (which may stray outside [0, 1]) nor of a bf16 forward pass.
+        """
+        objective.bf16 = False
+        with torch.no_grad():
+            terms = objective(self.good.clamp(0, 1))
+        losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
+        if self.on_progress is not None:
+            elapsed = time.perf_counter() - self.start
+            self.on_progress(Progress(self.total, self.total, losses, elapsed, None, max(self.final_hw), done=True))
+        return losses
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
         """The step size for a scale's first L-BFGS step, warm-started from the last scale.
@@ -192,10 +217,10 @@ class Loop:
         elif self.retries < MAX_RETRIES:
             self.retries += 1
             self.lr /= 10
-            self.notices.append(f"the loss became NaN/inf at {at}; restarted from the last finite image"
-                                f" with --lr {self.lr:g}")
+            self.notices.append(Message(f"the loss became NaN/inf at {at}; restarted from the last finite image"
+                                        f" with {opt('lr')} {self.lr:g}"))
         else:
-            raise RunError(f"the loss stayed NaN/inf at {at} after {MAX_RETRIES} restarts with lower --lr;"
+            raise RunError(f"the loss stayed NaN/inf at {at} after {MAX_RETRIES} restarts with lower {opt('lr')};"
                            " check the input images and weights")
         return make_optimizer(x, self.cfg, self.lr), _Evaluator(objective, x)
 
@@ -204,7 +229,7 @@ class Loop:
             return
         every = self.cfg.save_every
         snapshot = every and self.position % every == 0 and self.position < self.total
-        image = to_image(finalize(good, self.cfg, content_t)) if snapshot else None
+        image = self.package(finalize(good, self.cfg, content_t), losses, self) if snapshot else None
         elapsed = time.perf_counter() - self.start
         self.on_progress(Progress(self.position, self.total, losses, elapsed, image, size))
 

@@ -15,7 +15,7 @@ import click
 
 from .cli import OneLineErrors
 from .config import MODELS
-from .errors import BadInputError, StylizeError, one_line
+from .errors import BadInputError, StylizeError, cli_flag, one_line
 from .train_config import PREDICT_TOP, TRAIN_DEFAULTS, TrainConfig
 
 D = TRAIN_DEFAULTS
@@ -30,7 +30,7 @@ def _exit_on_error(ctx: click.Context):
     try:
         yield
     except StylizeError as e:
-        click.echo(f"Error: {one_line(e)}", err=True)
+        click.echo(f"Error: {one_line(e, cli_flag)}", err=True)
         ctx.exit(e.exit_code)
 
 
@@ -94,7 +94,8 @@ class _Bars:
 
         self.close()
         self.stage = stage
-        self.bar = tqdm(total=total, desc=stage, unit=unit, disable=self.quiet, dynamic_ncols=True,
+        self.bar = tqdm(total=total, desc=stage, unit=unit, disable=self.quiet or not sys.stderr.isatty(),
+                        dynamic_ncols=True,
                         file=sys.stderr, leave=leave)
 
     def extract(self, progress) -> None:
@@ -105,10 +106,16 @@ class _Bars:
         self.bar.update(progress.done - self.bar.n)
 
     def epoch(self, stats) -> None:
+        val = "" if stats.val_accuracy is None else f" val {stats.val_accuracy:.1%}"
+        numbers = f"loss {stats.loss:.4f} train {stats.train_accuracy:.1%}{val}"
+        if not sys.stderr.isatty():  # a log file: a plain line every tenth of the epochs, no redraws
+            every = max(1, stats.epochs // 10)
+            if not self.quiet and (stats.epoch % every == 0 or stats.epoch == stats.epochs):
+                click.echo(f"epochs {stats.epoch}/{stats.epochs}: {numbers}", err=True)
+            return
         if self.stage != "epochs":
             self._start("epochs", stats.epochs, "epoch", leave=True)  # keeps the last line's numbers
-        val = "" if stats.val_accuracy is None else f" val {stats.val_accuracy:.1%}"
-        self.bar.set_postfix_str(f"loss {stats.loss:.4f} train {stats.train_accuracy:.1%}{val}", refresh=False)
+        self.bar.set_postfix_str(numbers, refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -154,9 +161,10 @@ def _print_summary(result, output: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document, for scripts.")
 @click.option("--weights", metavar=WEIGHT_SOURCES, help="Weight source [default: the one the head was trained on]")
 @click.option("--device", default=D.device, show_default=True, metavar=DEVICES)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; warnings and results still print.")
 @click.version_option(package_name="stylize")
 @click.pass_context
-def predict(ctx, head, images, top, as_json, weights, device):
+def predict(ctx, head, images, top, as_json, weights, device, quiet):
     """Print the most likely classes of each IMAGE (a file, or a folder of them).
 
     HEAD is a file written by stylize-train.
@@ -166,15 +174,15 @@ def predict(ctx, head, images, top, as_json, weights, device):
     stylize-predict head.pt photos/ --json > predictions.json
     """
     with _exit_on_error(ctx):
-        _predict(head, list(images), top, as_json, weights, device)
+        _predict(head, list(images), top, as_json, weights, device, quiet)
 
 
-def _predict(head: str, images: list[str], top: int, as_json: bool, weights, device: str) -> None:
+def _predict(head: str, images: list[str], top: int, as_json: bool, weights, device: str, quiet: bool) -> None:
     from . import classify  # torch loads here, not for --help
 
     files = classify.image_files(images)
     classifier = classify.load_classifier(head, device=device, weights=weights)
-    bars = _Bars(quiet=False)
+    bars = _Bars(quiet)
     try:
         predictions, skipped = classify.predict(classifier, files, top=top, on_progress=bars.extract)
     finally:

