@@ -1,20 +1,12 @@
-"""Batch mode: folders in, one network, failures isolated, resumable, shardable."""
+"""The batch module: the work list, shards (K/N and array jobs), failures isolated, Ctrl-C."""
 
-import json
-import signal
-import subprocess
-import sys
-import time
+from pathlib import Path
 
 import pytest
-from PIL import Image
 
-import stylize.engine
-from conftest import FAST, make_content, make_style, spawned
-from stylize import StylizeConfig
-from stylize.batch import batch, image_files, plan
-from stylize.grid import LABEL_PX
-
+from conftest import make_content, make_style
+from stylize import BadInputError, StylizeConfig
+from stylize.batch import Item, batch, expand, image_files, output_name, parse_shard, plan, shard
 
 @pytest.fixture
 def photos(tmp_path):
@@ -39,108 +31,6 @@ def _outputs(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_bad_file_is_reported_and_the_rest_is_done(cli, photos, styles, tmp_path):
-    out = tmp_path / "out"
-    result = cli(photos, styles / "red.png", "-o", out, *FAST)
-    assert result.exit_code == 1
-    assert _outputs(out) == ["p0__red.jpg", "p1__red.jpg", "p2__red.jpg"]
-    assert f"failed: content image '{photos}/broken.jpg': image data is truncated or corrupt (" in result.stderr
-    assert "3 done, 0 skipped, 1 failed" in result.stdout + result.stderr
-    assert Image.open(out / "p1__red.jpg").size == (21, 32)
-
-
-def test_skip_existing_redoes_nothing(cli, photos, styles, tmp_path):
-    out = tmp_path / "out"
-    cli(photos, styles / "red.png", "-o", out, *FAST)
-    stamps = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()}
-    result = cli(photos, styles / "red.png", "-o", out, *FAST, "--skip-existing")
-    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()} == stamps
-    assert "0 done, 3 skipped, 1 failed" in result.stdout + result.stderr
-
-
-def test_shards_cover_every_item_once(cli, photos, styles, tmp_path):
-    (photos / "broken.jpg").unlink()
-    done = []
-    for k in (1, 2):
-        out = tmp_path / f"shard{k}"
-        assert cli(photos, styles, "--each-style", "-o", out, *FAST, "--shard", f"{k}/2").exit_code == 0
-        done += _outputs(out)
-    assert sorted(done) == sorted(f"p{i}__{s}.jpg" for i in range(3) for s in ("red", "green"))
-
-
-def test_each_style_is_a_cross_product_and_blend_is_one_per_content(cli, photos, styles, tmp_path):
-    (photos / "broken.jpg").unlink()
-    assert cli(photos, styles, "--each-style", "-o", tmp_path / "each", *FAST).exit_code == 0
-    assert len(_outputs(tmp_path / "each")) == 3 * 2
-    assert cli(photos, styles, "-o", tmp_path / "blend", *FAST, "--format", "png").exit_code == 0
-    assert _outputs(tmp_path / "blend") == [f"p{i}__green+red.png" for i in range(3)]
-
-
-def test_network_and_style_targets_are_computed_once(cli, photos, styles, tmp_path, monkeypatch):
-    (photos / "broken.jpg").unlink()
-    calls = {"build": 0, "grams": 0}
-    for name, key in (("build_extractor", "build"), ("style_grams", "grams")):
-        original = getattr(stylize.engine, name)
-
-        def counted(*args, _original=original, _key=key, **kwargs):
-            calls[_key] += 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(stylize.engine, name, counted)
-    assert cli(photos, styles, "--each-style", "-o", tmp_path / "out", *FAST).exit_code == 0
-    assert calls == {"build": 1, "grams": 2}  # one network, one target per style, for 6 outputs
-
-
-def test_log_lines_match_the_outputs(cli, photos, styles, tmp_path):
-    log = tmp_path / "run.jsonl"
-    cli(photos, styles / "red.png", "-o", tmp_path / "out", *FAST, "--log", log)
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [l["status"] for l in lines] == ["failed", "done", "done", "done"]
-    for line in lines[1:]:
-        assert (tmp_path / "out" / line["output"].split("/")[-1]).exists()
-        assert line["losses"]["total"] > 0 and line["seconds"] > 0
-    assert "broken.jpg': image data is truncated or corrupt" in lines[0]["error"]
-
-
-def test_grid_has_a_cell_per_result_plus_headers(cli, photos, styles, tmp_path):
-    sheet = tmp_path / "sheet.png"
-    cli(photos, styles, "--each-style", "-o", tmp_path / "out", *FAST, "--grid", sheet)
-    assert Image.open(sheet).size == (3 * 160, 5 * (160 + LABEL_PX))  # 2 styles + labels, 4 contents + header
-
-
-def test_grid_for_a_single_run(cli, photos, styles, tmp_path):
-    sheet = tmp_path / "sheet.jpg"
-    result = cli(photos / "p0.png", styles / "red.png", "-o", tmp_path / "o.png", *FAST, "--grid", sheet)
-    assert result.exit_code == 0
-    assert Image.open(sheet).size == (2 * 160, 2 * (160 + LABEL_PX))
-
-
-@pytest.mark.parametrize("spec", ["3/2", "0/2", "x"])
-def test_bad_shard(cli, photos, styles, tmp_path, spec):
-    result = cli(photos, styles, "-o", tmp_path / "out", *FAST, "--shard", spec)
-    assert result.exit_code == 2
-    assert result.stderr.strip().startswith(f"Error: --shard: '{spec}'")
-
-
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_mid_batch_leaves_no_partial_file(photos, styles, tmp_path, sig, code):
-    (photos / "broken.jpg").unlink()
-    out = tmp_path / "out"
-    args = [sys.executable, "-m", "stylize", photos, styles / "red.png", "-o", out, "--weights", "random",
-            "--size", "32", "--iterations", "100000", "--tolerance", "0", "-q"]
-    with spawned(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        deadline = time.time() + 60
-        while not out.exists() and time.time() < deadline:  # made once the network is loaded
-            time.sleep(0.05)
-        time.sleep(1)  # into the first image's iterations
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == code, stderr
-    assert "Traceback" not in stderr
-    assert _outputs(out) == []  # the image in progress is dropped, not half-written
-    assert "0 done, 0 skipped, 0 failed (interrupted)" in stdout + stderr
-
-
 @pytest.mark.parametrize("where", ["progress", "item"])
 def test_ctrl_c_anywhere_in_a_batch_keeps_what_is_done(photos, styles, tmp_path, where):
     # The signal lands wherever the process is: in an image's steps or in the bookkeeping
@@ -161,4 +51,76 @@ def test_ctrl_c_anywhere_in_a_batch_keeps_what_is_done(photos, styles, tmp_path,
 
     summary = batch(items, config, on_item=on_item, on_progress=on_progress)
     assert summary.interrupted and summary.line() == "1 done, 0 skipped, 0 failed (interrupted)"
-    assert _outputs(tmp_path / "out") == [items[0].output.name]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [items[0].output.name]
+
+
+def test_plan_names_outputs_and_mirrors_sub_folders(tmp_path):
+    contents = [tmp_path / "in" / "a.png", tmp_path / "in" / "trip" / "b.jpg"]
+    styles = [tmp_path / "wave.jpg", tmp_path / "scream.png"]
+    items = plan(contents, styles, tmp_path / "out", content_root=tmp_path / "in")
+    assert [i.output.relative_to(tmp_path / "out").as_posix() for i in items] == [
+        "a__wave+scream.jpg", "trip/b__wave+scream.jpg"]
+    each = plan(contents[:1], styles, tmp_path / "out", each_style=True, name="{content}-{ext}-{style}", ext="png")
+    assert [i.output.name for i in each] == ["a-png-wave.png", "a-png-scream.png"]
+    assert [i.styles for i in each] == [(styles[0],), (styles[1],)]
+
+
+def test_two_items_writing_one_file_is_refused(tmp_path):
+    with pytest.raises(BadInputError) as caught:
+        plan([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out")
+    assert str(caught.value) == (f"name: two items would both write '{tmp_path}/out/a__s.jpg'; add {{ext}} to the"
+                                 " template (the content file's extension) or rename one input")
+    ok = plan([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out", name="{content}.{ext}")
+    assert [i.output.name for i in ok] == ["a.png.jpg", "a.jpg.jpg"]
+
+
+def test_a_bad_template(tmp_path):
+    with pytest.raises(BadInputError, match=r"^name: bad template '\{photo\}' \('photo'\); use \{content\}"):
+        output_name("{photo}", tmp_path / "a.png", (tmp_path / "s.png",))
+
+
+def test_expand_leaves_out_the_style_images(photos):
+    style = photos / "p1.png"
+    assert [p.name for p in expand([photos], "content", exclude=[style])] == ["broken.jpg", "p0.png", "p2.png"]
+    lonely = photos.parent / "lonely"
+    lonely.mkdir()
+    make_style().save(lonely / "s.png")
+    with pytest.raises(BadInputError, match="content folder '.*lonely': no files in it but the style images"):
+        expand([lonely], "content", exclude=[lonely / "s.png"])
+
+
+def _items(n):
+    return [Item(Path(f"c{i}.png"), (), Path(f"o{i}.png")) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 10])
+def test_shards_partition_the_work(n):
+    items = _items(n)
+    parts = [shard(items, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted((i.content for part in parts for i in part), key=str) == sorted((i.content for i in items), key=str)
+
+
+@pytest.mark.parametrize("environ, spec, expected", [
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "8"}, "auto", (3, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "4",
+      "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (4, 4)),  # --array=0-15:4
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "2"}, "auto/6", (1, 6)),
+    ({"JOB_COMPLETION_INDEX": "0"}, "auto/4", (1, 4)),
+    ({"JOB_COMPLETION_INDEX": "3"}, "auto/4", (4, 4)),
+    ({}, "2/5", (2, 5)),
+])
+def test_parse_shard(environ, spec, expected):
+    assert parse_shard(spec, environ) == expected
+
+
+@pytest.mark.parametrize("environ, spec, message", [
+    ({}, "auto", "shard auto: not in an array job"),
+    ({"JOB_COMPLETION_INDEX": "0"}, "auto", "shard auto: the array's size is not in the environment"),
+    ({"JOB_COMPLETION_INDEX": "4"}, "auto/4", "shard: 'auto/4' needs 1 <= K <= N (got K=5, N=4)"),
+    ({}, "0/2", "shard: '0/2' needs 1 <= K <= N"),
+    ({}, "2", "shard: '2' is not K/N"),
+])
+def test_parse_shard_errors(environ, spec, message):
+    with pytest.raises(BadInputError) as caught:
+        parse_shard(spec, environ)
+    assert str(caught.value).startswith(message)

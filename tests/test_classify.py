@@ -92,6 +92,7 @@ def accuracy_by_folder(predictions: dict) -> float:
 # ---------------------------------------------------------------- the features carry over
 
 
+@pytest.mark.slow
 def test_pretrained_features_carry_over_and_random_ones_do_not(pictures, tmp_path):
     train_dir, heldout = pictures
     config = TrainConfig(image_size=64, val_split=0.25, batch_size=20, epochs=30)  # 168 = 8 x 20 + 8
@@ -348,3 +349,10 @@ def test_predict_bad_input_is_one_line(tiny_head, tiny, tmp_path, args, code, li
     last = result.stderr.strip().splitlines()[-1]  # an unreadable image is also warned about
     assert last.startswith(line.format(**fill)), result.stderr
     assert result.stdout == ""
+
+
+def test_predict_quiet_prints_only_the_predictions(tiny_head, tiny):
+    loud = invoke(predict, tiny_head, tiny / "wave", "--top", "2")
+    quiet = invoke(predict, tiny_head, tiny / "wave", "--top", "2", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert quiet.stdout == loud.stdout

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-import torch
 
 from conftest import FAST
 
@@ -84,13 +83,6 @@ def test_unwritable_output_folder(cli, images, tmp_path, monkeypatch):
     assert _error_line(result) == f"Error: output '{locked}/o.png': folder '{locked}' is not writable"
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_unavailable(cli, images, tmp_path):
-    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", "--device", "cuda", *FAST)
-    assert result.exit_code == 2
-    assert _error_line(result) == "Error: --device cuda: CUDA is not available on this machine; use --device cpu"
-
-
 def test_missing_style_argument_is_a_usage_error(cli, images):
     result = cli(images["content"])
     assert result.exit_code == 2
@@ -123,3 +115,29 @@ def test_a_signal_before_the_run_starts_exits_with_its_own_code(cli, images, tmp
     result = cli(images["content"], images["style"], "-o", tmp_path / "o.png")
     assert result.exit_code == code
     assert result.stderr.strip() == "Interrupted: nothing was written."
+
+
+def test_a_style_layer_listed_twice(cli, images, tmp_path):
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--style-layers", "relu1_1,relu1_1")
+    assert result.exit_code == 2
+    assert _error_line(result) == "Error: --style-layers: 'relu1_1' is listed twice; give it a weight instead ('relu1_1:2')"
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--style-scale", "0.1", "--size", "64"],
+     "Error: --style-scale: 0.1 gives a 6 px style image at --size 64; the style image must be 16 to 8192 px"
+     " (--style-scale 0.25 to 128 at this size)"),
+    (["--history", "0"], "Error: --history: 0 is out of range (1 to 1000)"),
+])
+def test_option_messages_name_the_option_and_the_way_out(cli, images, tmp_path, args, line):
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, *args)
+    assert result.exit_code == 2
+    assert _error_line(result) == line
+
+
+def test_a_file_that_is_not_from_torch_save(cli, images, tmp_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(bytes(range(256)) * 8)
+    result = cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--weights", junk)
+    assert result.exit_code == 2
+    assert _error_line(result) == f"Error: --weights '{junk}': not a PyTorch state_dict (not a file written by torch.save)"

@@ -1,40 +1,10 @@
-"""Layer names, truncation and freezing of the feature extractors."""
+"""Truncation, freezing and module choices of the feature extractors (features.py)."""
 
-import pytest
 import torch
-import torchvision
 from torch import nn
 
-from stylize.errors import BadInputError
 from stylize.features import build_extractor
-from stylize.layers import check_layers, layer_names, min_input_size
 from stylize.weights import load_weights
-
-
-@pytest.mark.parametrize("name, index", [("conv1_1", 0), ("relu1_1", 1), ("pool1", 4), ("conv4_2", 21),
-                                         ("relu4_2", 22), ("relu5_1", 29), ("pool5", 36)])
-def test_vgg19_names_match_torchvision_indices(name, index):
-    with torch.device("meta"):
-        features = torchvision.models.vgg19().features
-    assert layer_names("vgg19").index(name) == index
-    expected = {"c": nn.Conv2d, "r": nn.ReLU, "p": nn.MaxPool2d}[name[0]]
-    assert isinstance(features[index], expected)
-
-
-def test_vgg16_and_resnet50_names():
-    assert layer_names("vgg16").index("relu4_2") == 20
-    assert layer_names("resnet50") == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
-
-
-def test_unknown_layer_lists_valid_names():
-    with pytest.raises(BadInputError, match=r"style_layers: unknown layer 'relu9_9' for vgg19 \(valid: conv1_1, relu1_1, "):
-        check_layers("vgg19", ["relu1_1", "relu9_9"], "style_layers")
-
-
-def test_min_input_size_follows_pooling():
-    assert min_input_size("vgg19", ["relu1_1"]) == 1
-    assert min_input_size("vgg19", ["relu5_1"]) == 16
-    assert min_input_size("resnet50", ["layer3"]) == 16
 
 
 def _extractor(layers, model="vgg19", pooling="max"):

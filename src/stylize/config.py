@@ -142,6 +142,9 @@ def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
     check_weights("style_blend", cfg.style_blend, n_styles, "style image")
     check_weights("style_layers", cfg.style_layer_weights, len(cfg.style_layers), "style layer")
     check_layers(cfg.model, list(cfg.style_layers), "style_layers")
+    twice = next((name for name in cfg.style_layers if cfg.style_layers.count(name) > 1), None)
+    if twice:  # the objective keys its terms by layer: a repeat would silently dilute the others
+        raise BadInputError(f"'{twice}' is listed twice; give it a weight instead ('{twice}:2')", "style_layers")
     check_layers(cfg.model, [cfg.content_layer], "content_layer")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.device):
         raise BadInputError(f"'{cfg.device}' is not one of auto, cpu, cuda, cuda:N, mps", "device")

@@ -48,6 +48,11 @@ class Objective(nn.Module):
         return {k: v.float() for k, v in features.items()}
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        # The loss of the image as it will be saved: clamped to [0, 1]. L-BFGS has no box, and on
+        # the unclamped iterate it had pushed pixels out of range to lower the style term: the
+        # saved image then scored 10% worse than the last iterate (2.427 against 2.206, 512 px
+        # default run). Optimizing the clamped image ended at 2.245, with the same iterations.
+        image = image.clamp(0, 1)
         features = self.features(image)
         cfg = self.cfg
         content = cfg.content_weight * self.content(features[cfg.content_layer])

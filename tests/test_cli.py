@@ -1,0 +1,195 @@
+"""The `stylize` command for one image: outputs, settings, snapshots, Ctrl-C, checks before torch."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+import stylize.cli
+import stylize.engine
+from conftest import FAST
+from stylize.objective import Objective
+
+
+def _settings(path):
+    return json.loads(Image.open(path).text["stylize"])
+
+
+def _one_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_png_settings_record_what_ran(cli, images, tmp_path):
+    out = tmp_path / "out.png"
+    assert cli(images["content"], images["style"], "-o", out, *FAST, "--precision", "fp32").exit_code == 0
+    settings = _settings(out)
+    assert settings["config"]["device"] == "cpu" and settings["config"]["precision"] == "fp32"
+    assert settings["config"]["weights"] == "random" and settings["steps"] == 2
+    assert set(settings["losses"]) == {"content", "style", "tv", "total"}
+    auto = tmp_path / "auto.png"
+    assert cli(images["content"], images["style"], "-o", auto, *FAST).exit_code == 0
+    assert _settings(auto)["config"]["precision"] in ("fp32", "bf16")  # resolved, never "auto"
+
+
+def test_save_every_snapshots_carry_the_settings(cli, images, tmp_path):
+    out = tmp_path / "out.png"
+    assert cli(images["content"], images["style"], "-o", out, *FAST, "--iterations", "4", "--save-every", "2").exit_code == 0
+    assert sorted(p.name for p in tmp_path.glob("out*.png")) == ["out.png", "out_0002.png"]
+    snapshot = _settings(tmp_path / "out_0002.png")
+    assert snapshot["steps"] == 2 and snapshot["config"]["save_every"] == 2
+
+
+@pytest.mark.parametrize("which", ["content", "style"])
+def test_an_output_that_is_an_input_is_refused(cli, images, tmp_path, which):
+    target = images[which]
+    before = target.read_bytes()
+    spelled = tmp_path / "sub" / ".." / target.name  # the same file, named another way
+    (tmp_path / "sub").mkdir()
+    result = cli(images["content"], images["style"], "-o", spelled, *FAST)
+    assert result.exit_code == 2
+    assert _one_line(result) == (f"Error: output '{spelled}' is the input file '{images[which]}';"
+                                 " writing it would destroy the input")
+    assert target.read_bytes() == before
+
+
+def test_an_existing_folder_as_output(cli, images, tmp_path):
+    result = cli(images["content"], images["style"], "-o", tmp_path, *FAST)
+    assert result.exit_code == 2
+    assert _one_line(result) == f"Error: output '{tmp_path}': is a folder; name a file in it, e.g. '{tmp_path}/out.png'"
+
+
+def _interrupt_at(monkeypatch, step):
+    update = stylize.cli.ProgressBar.update
+
+    def interrupting(self, progress):
+        update(self, progress)
+        if progress.step == step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(stylize.cli.ProgressBar, "update", interrupting)
+
+
+def test_ctrl_c_saves_the_image_so_far_to_a_new_output(cli, images, tmp_path, monkeypatch):
+    _interrupt_at(monkeypatch, 3)
+    out = tmp_path / "out.png"
+    result = cli(images["content"], images["style"], "-o", out, *FAST, "--iterations", "10", "--tolerance", "0")
+    assert result.exit_code == 130
+    assert _one_line(result) == f"Interrupted at iteration 3: saved the current image to {out}"
+    assert _settings(out)["interrupted_at"] == 3 and Image.open(out).size == (32, 21)
+
+
+def test_ctrl_c_keeps_a_finished_output_and_saves_beside_it(cli, images, tmp_path, monkeypatch):
+    out = tmp_path / "out.png"
+    Image.new("RGB", (8, 8), "red").save(out)
+    before = out.read_bytes()
+    _interrupt_at(monkeypatch, 3)
+    result = cli(images["content"], images["style"], "-o", out, *FAST, "--iterations", "10", "--tolerance", "0")
+    assert result.exit_code == 130
+    assert _one_line(result) == (f"Interrupted at iteration 3: kept the existing {out};"
+                                 f" saved the current image to {tmp_path}/out_0003.png")
+    assert out.read_bytes() == before
+    assert _settings(tmp_path / "out_0003.png")["interrupted_at"] == 3
+
+
+def test_ctrl_c_before_the_first_iteration_writes_nothing(cli, images, tmp_path, monkeypatch):
+    def stopped(self, image):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Objective, "forward", stopped)  # inside the first step: the image is still the photo
+    result = cli(images["content"], images["style"], "-o", tmp_path / "out.png", *FAST)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "Interrupted: nothing was written."
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_summary_shows_the_losses_of_the_saved_image(cli, images, tmp_path, monkeypatch):
+    reports = []
+    update = stylize.cli.ProgressBar.update
+    monkeypatch.setattr(stylize.cli.ProgressBar, "update", lambda self, p: reports.append(p) or update(self, p))
+    out = tmp_path / "out.png"
+    result = cli(images["content"], images["style"], "-o", out, "--weights", "random", "--size", "32",
+                 "--iterations", "3")
+    assert result.exit_code == 0
+    last = reports[-1]
+    assert last.done and last.step == last.total
+    assert result.stdout.strip().endswith(stylize.cli.format_losses(last.losses))
+    assert _settings(out)["losses"] == last.losses
+
+
+@pytest.mark.parametrize("args, line", [
+    (["{tmp}/missing.jpg", "{style}"], "Error: content image '{tmp}/missing.jpg': file not found"),
+    (["{content}", "{style}", "--size", "0"], "Error: --size: 0 is out of range (16 to 8192)"),
+    (["{content}", "{style}", "--style-layers", "relu9_1"], "Error: --style-layers: unknown layer 'relu9_1' for vgg19"),
+    (["{content}", "{style}", "-o", "{tmp}/no/o.png"], "Error: output '{tmp}/no/o.png': folder '{tmp}/no' does not exist"),
+    (["{content}", "{style}", "--weights", "{tmp}/none.pth"], "Error: --weights '{tmp}/none.pth': file not found"),
+    (["{content}", "{style}", "--device", "tpu"], "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
+])
+def test_bad_input_fails_before_torch_is_imported(images, tmp_path, args, line):
+    fill = {"tmp": tmp_path, "content": images["content"], "style": images["style"]}
+    argv = ["stylize", *(a.format(**fill) for a in args)]
+    code = ("import sys; from stylize.cli import main; sys.argv = " + repr(argv) +
+            "\ntry:\n    main()\nexcept SystemExit as e:\n    print(e.code)\nprint('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert done.stderr.strip().startswith(line.format(**fill))
+
+
+def test_init_from_a_file_starts_there(cli, images, tmp_path):
+    start = tmp_path / "start.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(start)
+    out = tmp_path / "out.png"
+    # One tiny Adam step barely moves the image: the output is the --init picture, not the photo.
+    args = ["--weights", "random", "--size", "32", "--iterations", "1", "--optimizer", "adam", "--lr", "1e-4"]
+    assert cli(images["content"], images["style"], "-o", out, *args, "--init", start).exit_code == 0
+    pixels = Image.open(out).get_flattened_data()
+    assert all(abs(r - 10) <= 2 and abs(g - 200) <= 2 and abs(b - 30) <= 2 for r, g, b in pixels)
+
+
+def test_style_scale_sizes_the_style_image(cli, images, tmp_path, monkeypatch):
+    seen = []
+    grams = stylize.engine.style_grams
+    monkeypatch.setattr(stylize.engine, "style_grams",
+                        lambda ex, styles, cfg: seen.extend(max(s.shape[-2:]) for s in styles) or grams(ex, styles, cfg))
+    assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--style-scale", "1.5").exit_code == 0
+    assert seen == [48]  # 1.5 x the 32 px output
+
+
+def test_layer_weights_reach_the_objective(cli, images, tmp_path, monkeypatch):
+    weights = []
+    init = Objective.__init__
+
+    def recording(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        weights.append(self.layer_weights)
+
+    monkeypatch.setattr(Objective, "__init__", recording)
+    out = tmp_path / "o.png"
+    assert cli(images["content"], images["style"], "-o", out, *FAST, "--style-layers", "relu1_1:3,relu2_1").exit_code == 0
+    assert weights == [[0.75, 0.25]]
+    assert _settings(out)["config"]["style_layer_weights"] == [3.0, 1.0]
+
+
+def test_resnet50_runs_resnet50(cli, images, tmp_path, monkeypatch):
+    from torchvision.models.resnet import Bottleneck
+
+    calls = []
+    build = stylize.engine.build_extractor
+
+    def recording(*args, **kwargs):
+        extractor = build(*args, **kwargs)
+        for m in extractor.modules():
+            if isinstance(m, Bottleneck):
+                m.register_forward_hook(lambda *a: calls.append(1))
+        return extractor
+
+    monkeypatch.setattr(stylize.engine, "build_extractor", recording)
+    out = tmp_path / "o.png"
+    assert cli(images["content"], images["style"], "-o", out, *FAST, "--model", "resnet50").exit_code == 0
+    assert calls, "no ResNet bottleneck block ran"
+    config = _settings(out)["config"]
+    assert config["model"] == "resnet50" and config["content_layer"] == "layer3"
+    assert config["style_layers"] == ["relu", "layer1", "layer2", "layer3"]
