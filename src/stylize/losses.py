@@ -20,7 +20,13 @@ _EPS = 1e-12
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
     b, c, h, w = features.shape
-    return _Gram.apply(features.reshape(b, c, h * w)) / (c * h * w)
+    return gram_sum(features) / (c * h * w)
+
+
+def gram_sum(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C): the sum over positions of f f^T (tiles' sums add up)."""
+    b, c, h, w = features.shape
+    return _Gram.apply(features.reshape(b, c, h * w))
 
 
 class _Gram(torch.autograd.Function):

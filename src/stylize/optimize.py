@@ -79,20 +79,18 @@ class _Evaluator:
     the cache makes that a lookup instead of a second forward and backward pass.
     """
 
-    def __init__(self, objective: nn.Module, x: torch.Tensor):
-        self.objective, self.x = objective, x
+    def __init__(self, objective: nn.Module, x: torch.Tensor, on_tile=None):
+        self.objective, self.x, self.on_tile = objective, x, on_tile
         self.point = self.grad = self.losses = None
 
     def __call__(self) -> torch.Tensor:
         if self.point is not None and torch.equal(self.point, self.x.detach()):
             self.x.grad = self.grad.clone()
             return self.losses["total"]
-        self.x.grad = None
-        losses = self.objective(self.x)
-        losses["total"].backward()
+        self.losses, grad = self.objective.value_and_grad(self.x, self.on_tile)
         self.point = self.x.detach().clone()
-        self.grad = self.x.grad.detach().clone()
-        self.losses = {k: v.detach() for k, v in losses.items()}
+        self.grad = grad
+        self.x.grad = grad.clone()
         return self.losses["total"]
 
     def losses_at_x(self) -> dict[str, float]:
@@ -181,8 +179,7 @@ class Loop:
         not of the last iterate (which may stray outside [0, 1]) nor of a bf16 forward pass.
         """
         objective.bf16 = False
-        with torch.no_grad():
-            terms = objective(self.good.clamp(0, 1))
+        terms = objective.value(self.good)  # the objective clamps
         losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
         if self.on_progress is not None:
             elapsed = time.perf_counter() - self.start

@@ -1,0 +1,187 @@
+"""Cutting an image into overlapping tiles whose statistics add up to the whole image's.
+
+A ``Window`` is a crop of the image (a tile plus a halo of context on every side, clipped
+at the image's edges) and the pixels the crop owns (the tile). Each term of the objective
+takes, from a crop's features, only the positions its tile owns: every position of the
+whole image is owned by exactly one tile, so statistics summed over tiles are the whole
+image's. With a halo as wide as the network's receptive field the features of owned
+positions are the whole image's too, and so is the gradient: a tiled evaluation is the
+untiled one, computed in pieces.
+
+Two passes give the exact gradient (``value_and_grad``): the first sums every tile's
+statistics without autograd, fixing the loss and its gradient with respect to those
+sums; the second runs each crop forward and backward with that gradient and adds the
+crop's image gradient, halo included, into one full-size buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+import torch
+
+OnTile = Optional[Callable[[int, int], None]]  # (tiles done, tiles in the evaluation)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A crop of an image of ``height`` x ``width`` px and the pixels it owns.
+
+    ``top``, ``left``: the crop's origin; ``bottom``, ``right``: its end (exclusive).
+    ``inner``: (y0, y1, x0, x1), the owned pixels. All in whole-image px; every origin and
+    inner edge that is not the image's edge is a multiple of the network's total stride,
+    so pooling windows line up with the whole image's.
+    """
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    inner: tuple[int, int, int, int]
+    height: int
+    width: int
+
+    @classmethod
+    def whole(cls, height: int, width: int) -> "Window":
+        return cls(0, 0, height, width, (0, height, 0, width), height, width)
+
+    def inside(self, stride: int, shape) -> tuple[slice, slice]:
+        """The owned positions of the crop's (fh, fw) map at a layer of total ``stride``."""
+        y0, y1, x0, x1 = self.inner
+        return (_span(y0, y1, self.top, self.height, stride, shape[0]),
+                _span(x0, x1, self.left, self.width, stride, shape[1]))
+
+    def inside_whole(self, stride: int, shape) -> tuple[slice, slice]:
+        """The same positions in the whole image's map (to crop a whole-image target)."""
+        rows, cols = self.inside(stride, shape)
+        dy, dx = self.top // stride, self.left // stride
+        return slice(rows.start + dy, rows.stop + dy), slice(cols.start + dx, cols.stop + dx)
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., self.top:self.bottom, self.left:self.right]
+
+
+def _span(start: int, stop: int, origin: int, end: int, stride: int, size: int) -> slice:
+    """Owned px [start, stop) of a crop from ``origin`` -> positions of its map at ``stride``.
+
+    A tile that reaches the image's end owns the map to its end: the network's own rounding
+    (floor for VGG's pooling, ceil for ResNet's padded convs) then matches the whole image's.
+    """
+    return slice((start - origin) // stride, size if stop == end else (stop - origin) // stride)
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How one scale's image is cut: ``tile`` px tiles (at most) with a ``halo`` px border."""
+
+    height: int
+    width: int
+    tile: int
+    halo: int
+    windows: tuple[Window, ...]
+
+    @property
+    def tiled(self) -> bool:
+        return len(self.windows) > 1
+
+    @property
+    def crop_pixels(self) -> int:
+        """Pixels the network sees per pass over the image, halos included."""
+        return sum((w.bottom - w.top) * (w.right - w.left) for w in self.windows)
+
+    @property
+    def largest_crop(self) -> tuple[int, int]:
+        crop = max(self.windows, key=lambda w: (w.bottom - w.top) * (w.right - w.left))
+        return crop.bottom - crop.top, crop.right - crop.left
+
+
+def whole(height: int, width: int) -> TilePlan:
+    return TilePlan(height, width, max(height, width), 0, (Window.whole(height, width),))
+
+
+def plan_tiles(height: int, width: int, tile: int, halo: int, step: int) -> TilePlan:
+    """Tiles of at most ``tile`` px, equal in size, with edges on multiples of ``step``."""
+    halo = math.ceil(halo / step) * step
+    rows, cols = _cuts(height, tile, step), _cuts(width, tile, step)
+    if len(rows) == 2 and len(cols) == 2:
+        return whole(height, width)
+    windows = []
+    for y0, y1 in zip(rows, rows[1:]):
+        for x0, x1 in zip(cols, cols[1:]):
+            windows.append(Window(max(0, y0 - halo), max(0, x0 - halo), min(height, y1 + halo),
+                                  min(width, x1 + halo), (y0, y1, x0, x1), height, width))
+    return TilePlan(height, width, tile, halo, tuple(windows))
+
+
+def _cuts(length: int, tile: int, step: int) -> list[int]:
+    """[0, ..., length]: as few parts as fit ``tile``, as equal as cuts on multiples of ``step`` allow."""
+    tile = max(step, tile // step * step)
+    parts = max(1, math.ceil(length / tile))
+    inner = [round(i * length / parts / step) * step for i in range(1, parts)]
+    return [0, *inner, length]
+
+
+def accumulate(statistics: Callable, x: torch.Tensor, plan: TilePlan, on_tile: OnTile = None,
+               done: int = 0, total: int = 0) -> list[dict[str, torch.Tensor]]:
+    """Σ over the plan's windows of ``statistics(crop, window)``, without autograd."""
+    summed = None
+    with torch.no_grad():
+        for i, window in enumerate(plan.windows):
+            stats = statistics(window.crop(x), window)
+            summed = stats if summed is None else [{k: a[k] + b[k] for k in a} for a, b in zip(summed, stats)]
+            if on_tile is not None:
+                on_tile(done + i + 1, total or len(plan.windows))
+    return summed
+
+
+def value_and_grad(objective, x: torch.Tensor, plan: TilePlan, on_tile: OnTile = None):
+    """(loss terms, d total / d x) of the whole image, by tiles when the plan has several.
+
+    ``objective`` gives ``statistics(crop, window)`` per term and ``losses(summed stats)``.
+    """
+    if not plan.tiled:
+        image = x.detach().requires_grad_(True)
+        losses = objective(image)
+        losses["total"].backward()
+        return {k: v.detach() for k, v in losses.items()}, image.grad
+    n = len(plan.windows)
+    summed = accumulate(objective.statistics, x, plan, on_tile, 0, 2 * n)  # pass 1: the sums
+    leaves = [{k: v.detach().requires_grad_(v.is_floating_point()) for k, v in s.items()} for s in summed]
+    losses = objective.losses(leaves)
+    losses["total"].backward()  # d loss / d each sum: fixed for pass 2
+    upstream = [{k: v.grad for k, v in s.items() if v.grad is not None} for s in leaves]
+    grad = torch.zeros_like(x)
+    for i, window in enumerate(plan.windows):  # pass 2: each crop's share of the gradient
+        crop = window.crop(x).detach().requires_grad_(True)
+        stats = objective.statistics(crop, window)
+        surrogate = sum((g * s[k]).sum() for s, u in zip(stats, upstream) for k, g in u.items())
+        surrogate.backward()
+        window.crop(grad).add_(crop.grad)
+        if on_tile is not None:
+            on_tile(n + i + 1, 2 * n)
+    return {k: v.detach() for k, v in losses.items()}, grad
+
+
+def feature_map(features: Callable, x: torch.Tensor, plan: TilePlan, layer: str, stride: int) -> torch.Tensor:
+    """The whole image's feature map at ``layer``, assembled from the owned part of each crop."""
+    pieces = []
+    with torch.no_grad():
+        for window in plan.windows:
+            f = features(window.crop(x))[layer]
+            rows, cols = window.inside(stride, f.shape[-2:])
+            piece = f[..., rows, cols]
+            pieces.append((window.inside_whole(stride, f.shape[-2:]), piece.float() if piece.dtype == torch.bfloat16 else piece))
+    h = max(r.stop for (r, _), _ in pieces)
+    w = max(c.stop for (_, c), _ in pieces)
+    first = pieces[0][1]
+    out = first.new_zeros(*first.shape[:-2], h, w)
+    for (rows, cols), piece in pieces:
+        out[..., rows, cols] = piece
+    return out
+
+
+def crops(plan: TilePlan, x: torch.Tensor) -> Iterator[tuple[Window, torch.Tensor]]:
+    for window in plan.windows:
+        yield window, window.crop(x)

@@ -1,0 +1,111 @@
+"""Tiles: geometry, and a tiled evaluation that equals the whole image's (values and gradient)."""
+
+import pytest
+import torch
+
+from stylize.config import StylizeConfig, validate
+from stylize.features import build_extractor
+from stylize.layers import halo, stride
+from stylize.objective import Objective, style_grams
+from stylize.tiling import feature_map, plan_tiles, value_and_grad, whole
+from stylize.weights import load_weights
+
+
+def _image(h, w, seed):
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, h // 8 + 1, w // 8 + 1,
+                                                        generator=torch.Generator().manual_seed(seed)),
+                                             size=(h, w), mode="bilinear", align_corners=False)
+    return (smooth + 0.05 * torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed + 1))).clamp(0, 1)
+
+
+@pytest.mark.parametrize("h, w, tile, step", [(100, 77, 32, 16), (64, 64, 32, 4), (97, 130, 40, 8), (33, 33, 16, 2)])
+def test_every_position_is_owned_by_exactly_one_tile(h, w, tile, step):
+    plan = plan_tiles(h, w, tile, halo=step, step=step)
+    assert plan.tiled
+    for s in sorted({1, 2, 4, step} & {d for d in range(1, step + 1) if step % d == 0}):
+        fh, fw = -(-h // s), -(-w // s)  # a map of ceil size: the last tile owns up to its end
+        owned = torch.zeros(fh, fw, dtype=torch.int)
+        for window in plan.windows:
+            crop_h, crop_w = -(-(window.bottom - window.top) // s), -(-(window.right - window.left) // s)
+            rows, cols = window.inside_whole(s, (crop_h, crop_w))
+            owned[rows, cols] += 1
+        assert (owned == 1).all(), s
+    for window in plan.windows:
+        y0, y1, x0, x1 = window.inner
+        assert window.top % step == 0 and window.left % step == 0
+        assert window.top <= y0 < y1 <= window.bottom and window.left <= x0 < x1 <= window.right
+
+
+def test_tiles_are_as_equal_as_the_step_allows():
+    plan = plan_tiles(1000, 300, tile=400, halo=80, step=16)
+    heights = sorted({w.inner[1] - w.inner[0] for w in plan.windows})
+    assert heights == [328, 336]  # three rows of ~333 px, not 400 + 400 + 200
+    assert len(plan.windows) == 3
+    assert not plan_tiles(300, 200, tile=400, halo=80, step=16).tiled
+
+
+CASES = {
+    # model, style layers, content layer, image size: halos of 12 to 144 px against tiles of 32-64 px
+    "vgg19-shallow": ("vgg19", ("relu1_1", "relu2_1", "relu3_1"), "relu2_2", (96, 80), 32),
+    "vgg19-paper": ("vgg19", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2", (176, 160), 80),
+    "resnet50": ("resnet50", ("relu", "layer1", "layer2"), "layer2", (160, 144), 48),
+}
+
+
+def _objective(model, style_layers, content_layer, size, **weights):
+    cfg = validate(StylizeConfig(model=model, style_layers=style_layers, content_layer=content_layer,
+                                 weights="random", **weights), 1)
+    extractor = build_extractor(model, load_weights(model, "random"), [*style_layers, content_layer]).double()
+    content, style = _image(*size, seed=1).double(), _image(64, 64, seed=2).double()
+    return Objective(extractor, content, style_grams(extractor, [style], cfg), cfg), cfg
+
+
+@pytest.mark.parametrize("case, term", [(case, "all") for case in CASES] +
+                         [(case, term) for case in ("vgg19-shallow", "resnet50") for term in ("content", "style", "tv")])
+def test_a_tiled_gradient_equals_the_whole_one(case, term):
+    model, style_layers, content_layer, size, tile = CASES[case]
+    weights = {"all": {}, "content": {"style_weight": 0, "tv_weight": 0},
+               "style": {"content_weight": 0, "tv_weight": 0}, "tv": {"content_weight": 0, "style_weight": 0}}[term]
+    objective, cfg = _objective(model, style_layers, content_layer, size, **weights)
+    x = _image(*size, seed=3).double()
+    step = max(stride(model, layer) for layer in (*style_layers, content_layer))
+    plan = plan_tiles(*size, tile, halo(model, [*style_layers, content_layer]), step)
+    # Crops are cut inside the image, not only at its edges: the halo is doing the work.
+    assert plan.tiled and any(w.top > 0 or w.left > 0 for w in plan.windows)
+    losses_whole, grad_whole = value_and_grad(objective, x, whole(*size))
+    losses_tiled, grad_tiled = value_and_grad(objective, x, plan)
+    for name in losses_whole:
+        assert torch.allclose(losses_tiled[name], losses_whole[name], rtol=1e-9, atol=1e-12), name
+    error = (grad_tiled - grad_whole).norm() / grad_whole.norm()
+    assert grad_whole.norm() > 0 and error < 1e-9, error
+
+
+def test_a_halo_short_of_the_receptive_field_is_not_exact():
+    model, style_layers, content_layer, size, tile = CASES["vgg19-shallow"]
+    objective, _ = _objective(model, style_layers, content_layer, size)
+    x = _image(*size, seed=3).double()
+    _, grad_whole = value_and_grad(objective, x, whole(*size))
+    _, grad_tiled = value_and_grad(objective, x, plan_tiles(*size, tile, halo=4, step=4))
+    assert (grad_tiled - grad_whole).norm() / grad_whole.norm() > 1e-3
+
+
+def test_float32_tiles_are_within_1e_4():
+    model, style_layers, content_layer, size, tile = CASES["vgg19-paper"]
+    objective, _ = _objective(model, style_layers, content_layer, size)
+    objective.float()
+    x = _image(*size, seed=3)
+    plan = plan_tiles(*size, tile, halo(model, [*style_layers, content_layer]), 16)
+    _, grad_whole = value_and_grad(objective, x, whole(*size))
+    _, grad_tiled = value_and_grad(objective, x, plan)
+    assert (grad_tiled - grad_whole).norm() / grad_whole.norm() < 1e-4
+
+
+def test_a_feature_map_assembled_from_tiles():
+    extractor = build_extractor("vgg19", load_weights("vgg19", "random"), ["relu4_2"]).double()
+    x = _image(150, 120, seed=4).double()
+    plan = plan_tiles(150, 120, 48, halo("vgg19", ["relu4_2"]), 8)
+    assembled = feature_map(extractor, x, plan, "relu4_2", 8)
+    with torch.no_grad():
+        expected = extractor(x)["relu4_2"]
+    assert assembled.shape == expected.shape
+    assert torch.allclose(assembled, expected, rtol=1e-9, atol=1e-12)
