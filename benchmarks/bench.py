@@ -208,14 +208,28 @@ def default_run(args):
     c = result.config
     scales = f"min-size {c.min_size}, {c.coarse_iterations} coarse + {c.iterations} its" if c.min_size else \
         f"one scale, {c.iterations} its"
+    from stylize.plan import schedule
+
+    scales = " + ".join(f"{n}" for _, n in schedule(c)) + " its" if c.min_size else scales
     return result.image, f"stylize: {scales}, {result.precision}, history {c.history}, {result.steps} steps"
 
 
 def naive_baseline(args):
-    """How the peer tools run: one scale, fp32, a single L-BFGS call of N iterations."""
+    """How the peer tools run: one scale, fp32, a single L-BFGS call of N iterations.
+
+    Like them it optimizes the unclamped iterate and clamps only the saved image (stylize's
+    objective scores the clamped image: see objective.py).
+    """
     from stylize.imageio import to_image
+    from stylize.objective import Objective
+
+    class Unclamped(Objective):
+        def statistics(self, crop, window):
+            features = self.features(crop)
+            return [term.statistics(features, crop, window) for term in self.terms]
 
     objective, content, _ = _objective(args, args.size, "fp32")
+    objective.__class__ = Unclamped
     x = content.clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([x], max_iter=args.baseline_iterations, line_search_fn="strong_wolfe",
                                   tolerance_grad=0.0, tolerance_change=0.0)

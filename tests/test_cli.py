@@ -122,7 +122,7 @@ def test_the_summary_shows_the_losses_of_the_saved_image(cli, images, tmp_path, 
 
 @pytest.mark.parametrize("args, line", [
     (["{tmp}/missing.jpg", "{style}"], "Error: content image '{tmp}/missing.jpg': file not found"),
-    (["{content}", "{style}", "--size", "0"], "Error: --size: 0 is out of range (16 to 8192)"),
+    (["{content}", "{style}", "--size", "0"], "Error: --size: 0 is out of range (16 to 16384)"),
     (["{content}", "{style}", "--style-layers", "relu9_1"], "Error: --style-layers: unknown layer 'relu9_1' for vgg19"),
     (["{content}", "{style}", "-o", "{tmp}/no/o.png"], "Error: output '{tmp}/no/o.png': folder '{tmp}/no' does not exist"),
     (["{content}", "{style}", "--weights", "{tmp}/none.pth"], "Error: --weights '{tmp}/none.pth': file not found"),
@@ -153,7 +153,8 @@ def test_style_scale_sizes_the_style_image(cli, images, tmp_path, monkeypatch):
     seen = []
     grams = stylize.engine.style_grams
     monkeypatch.setattr(stylize.engine, "style_grams",
-                        lambda ex, styles, cfg: seen.extend(max(s.shape[-2:]) for s in styles) or grams(ex, styles, cfg))
+                        lambda ex, styles, cfg, tile: seen.extend(max(s.shape[-2:]) for s in styles)
+                        or grams(ex, styles, cfg, tile))
     assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--style-scale", "1.5").exit_code == 0
     assert seen == [48]  # 1.5 x the 32 px output
 

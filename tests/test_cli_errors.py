@@ -32,7 +32,7 @@ CASES = [
     (["{content}", "{style}", "--content-layer", "layer3"], 2, "Error: --content-layer: unknown layer 'layer3' for vgg19 (valid: conv1_1,"),
     (["{content}", "{style}", "--model", "alexnet"], 2,
      "Error: Invalid value for '--model': 'alexnet' is not one of 'vgg19', 'vgg16', 'resnet50'."),
-    (["{content}", "{style}", "--size", "8"], 2, "Error: --size: 8 is out of range (16 to 8192)"),
+    (["{content}", "{style}", "--size", "8"], 2, "Error: --size: 8 is out of range (16 to 16384)"),
     (["{content}", "{style}", "--iterations", "0"], 2, "Error: --iterations: 0 is out of range (1 to 100000)"),
     (["{content}", "{style}", "--style-blend", "1,2"], 2, "Error: --style-blend: 2 weights for 1 style image; give one per style image"),
     (["{content}", "{style}", "--device", "tpu"], 2, "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
@@ -125,8 +125,8 @@ def test_a_style_layer_listed_twice(cli, images, tmp_path):
 
 @pytest.mark.parametrize("args, line", [
     (["--style-scale", "0.1", "--size", "64"],
-     "Error: --style-scale: 0.1 gives a 6 px style image at --size 64; the style image must be 16 to 8192 px"
-     " (--style-scale 0.25 to 128 at this size)"),
+     "Error: --style-scale: 0.1 gives a 6 px style image at --size 64; the style image must be 16 to 16384 px"
+     " (--style-scale 0.25 to 256 at this size)"),
     (["--history", "0"], "Error: --history: 0 is out of range (1 to 1000)"),
 ])
 def test_option_messages_name_the_option_and_the_way_out(cli, images, tmp_path, args, line):

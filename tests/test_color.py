@@ -70,9 +70,9 @@ def test_a_histogram_run_optimizes_towards_the_recoloured_style(monkeypatch):
         matched.append((recolour(style, content), content))
         return matched[-1][0]
 
-    def recording(extractor, styles, cfg):
+    def recording(extractor, styles, cfg, tile=None):
         targets.append(list(styles))
-        return grams(extractor, styles, cfg)
+        return grams(extractor, styles, cfg, tile)
 
     monkeypatch.setattr(stylize.engine, "match_color", counting)
     monkeypatch.setattr(stylize.engine, "style_grams", recording)

@@ -13,7 +13,7 @@ def test_resolved_fills_the_model_defaults():
 
 
 @pytest.mark.parametrize("options, option, message", [
-    ({"size": 8}, "size", "size: 8 is out of range (16 to 8192)"),
+    ({"size": 8}, "size", "size: 8 is out of range (16 to 16384)"),
     ({"pooling": "min"}, "pooling", "pooling: 'min' is not one of max, avg"),
     ({"tv_weight": -1}, "tv_weight", "tv_weight: must be >= 0 (got -1)"),
     ({"lr": 0}, "lr", "lr: must be > 0 (got 0)"),

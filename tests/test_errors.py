@@ -31,5 +31,5 @@ def test_notes_render_like_errors():
 def test_the_library_speaks_its_own_language(images):
     with pytest.raises(BadInputError) as caught:
         run(images["content"], images["style"], config=StylizeConfig(size=8))
-    assert str(caught.value) == "size: 8 is out of range (16 to 8192)"
+    assert str(caught.value) == "size: 8 is out of range (16 to 16384)"
     assert caught.value.option == "size"

@@ -1,4 +1,4 @@
-"""The optimizer loop (optimize.py): scale schedule, progress, plateau, L-BFGS warm start and history, NaN recovery."""
+"""The optimizer loop (optimize.py): scales in order, progress, plateau, L-BFGS warm start and history, NaN recovery."""
 
 import pytest
 import torch
@@ -7,25 +7,13 @@ from conftest import EXAMPLES, FAST, make_content, make_style
 from stylize import StylizeConfig, run
 from stylize.config import validate
 from stylize.objective import Objective
-from stylize.optimize import make_optimizer, schedule
+from stylize.optimize import make_optimizer
 
 
 def _error(result):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
-
-
-@pytest.mark.parametrize("size, min_size, expected", [
-    (512, 128, [(128, 7), (256, 7), (512, 3)]),
-    (512, 0, [(512, 3)]),
-    (512, 600, [(512, 3)]),
-    (300, 128, [(150, 7), (300, 3)]),
-    (1000, 200, [(250, 7), (500, 7), (1000, 3)]),
-])
-def test_schedule_halves_down_to_min_size(size, min_size, expected):
-    cfg = StylizeConfig(size=size, min_size=min_size, coarse_iterations=7, iterations=3)
-    assert schedule(cfg) == expected
 
 
 def _sizes_seen(config, content):
@@ -38,10 +26,10 @@ def _sizes_seen(config, content):
 def test_scales_run_in_order_and_keep_the_aspect_ratio():
     config = StylizeConfig(size=128, min_size=32, coarse_iterations=2, iterations=3, weights="random")
     result, seen = _sizes_seen(config, make_content((48, 32)))
-    assert [s for s, _, _ in seen] == [32, 32, 64, 64, 128, 128, 128]
-    assert [step for _, step, _ in seen] == list(range(1, 8)) and seen[-1][2] == 7
+    assert [s for s, _, _ in seen] == [32, 32, 32, 32, 64, 64, 128, 128, 128]  # the coarsest gets twice
+    assert [step for _, step, _ in seen] == list(range(1, 10)) and seen[-1][2] == 9
     assert result.image.size == (128, 85)
-    assert result.steps == 7
+    assert result.steps == 9
 
 
 def test_a_coarse_scale_too_small_for_the_network_is_left_out():
@@ -58,7 +46,7 @@ def test_the_last_progress_is_done_and_has_the_results_losses():
     result = run(make_content(), make_style(), config=config, on_progress=seen.append)
     last = seen[-1]
     assert last.done is True
-    assert last.step == last.total == 4
+    assert last.step == last.total == 6
     assert last.losses == result.losses
     assert set(last.losses) == {"content", "style", "tv", "total"}
     assert not any(p.done for p in seen[:-1])  # only the last report says so

@@ -35,7 +35,7 @@ DEFAULT_CONTENT_LAYER = {"vgg19": "relu4_2", "vgg16": "relu4_2", "resnet50": "la
 DEFAULT_WEIGHTS = {"vgg19": "bundled", "vgg16": "torchvision", "resnet50": "torchvision"}
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
-SIZE_RANGE = (16, 8192)
+SIZE_RANGE = (16, 16384)
 MAX_PIXELS = 100_000_000  # default --max-pixels: refuse bigger files from their header, before decoding
 ITERATIONS_RANGE = (1, 100_000)
 HISTORY_RANGE = (1, 1000)
@@ -48,7 +48,7 @@ class StylizeConfig:
     size: int = 512  # long edge of the output, px
     iterations: int = 50  # at the output size
     min_size: int = 128  # coarse-to-fine: start at the output size halved down to >= this (0: off)
-    coarse_iterations: int = 150  # at each coarser scale
+    coarse_iterations: int = 30  # at each coarser scale; twice that at the coarsest
     # Stop a scale when the loss fell by less than this fraction over 20 steps. Never triggers in
     # the default schedule (it still falls 1-9% per 20 steps); stops long runs once L-BFGS stalls.
     tolerance: float = 1e-3
@@ -75,7 +75,9 @@ class StylizeConfig:
     seed: int = 0
     save_every: int = 0  # 0: no intermediate images
     max_pixels: int = MAX_PIXELS  # input images larger than this are refused (0: no limit)
-    force: bool = False  # run even when the memory estimate exceeds what is available
+    max_memory: Optional[int] = None  # bytes a run may use; None: what is available, less a margin
+    tile: Optional[int] = None  # px: optimize in tiles of at most this size (None: only when needed)
+    force: bool = False  # run even when no plan fits the memory available
 
     def resolved(self) -> "StylizeConfig":
         """The same config with every model-dependent ``None`` filled in."""
@@ -132,6 +134,10 @@ def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
     in_range("coarse_iterations", cfg.coarse_iterations, 0, ITERATIONS_RANGE[1])
     in_range("history", cfg.history, *HISTORY_RANGE)
     _check_style_scale(cfg)
+    if cfg.max_memory is not None and cfg.max_memory <= 0:
+        raise BadInputError(f"must be > 0 (got {cfg.max_memory})", "max_memory")
+    if cfg.tile is not None:
+        in_range("tile", cfg.tile, 64, SIZE_RANGE[1])
     for name in ("content_weight", "style_weight", "tv_weight", "save_every", "min_size", "tolerance", "max_pixels"):
         if not getattr(cfg, name) >= 0:
             raise BadInputError(f"must be >= 0 (got {getattr(cfg, name)})", name)
@@ -153,6 +159,18 @@ def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
         raise BadInputError(f"{opt('weights')} '{cfg.weights}': {what}"
                             f" (expected {', '.join(WEIGHT_SOURCES)} or a file)", "weights")
     return cfg
+
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
+          "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'6GiB', '800MiB', '6G' (binary), '6GB' (decimal), '123456' -> bytes; ValueError otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ValueError(text)
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def in_range(name: str, value, low, high) -> None:

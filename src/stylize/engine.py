@@ -22,9 +22,10 @@ from .errors import BadInputError, RunError, opt
 from .features import build_extractor
 from .imageio import load_image, long_edge_dims, normalize, resize_long_edge, save_image, to_image, to_tensor
 from .layers import min_input_size
-from .memory import available, describe, estimate, largest_fitting_size
+from .memory import budget, compact, describe
 from .objective import Objective, style_grams
-from .optimize import Loop, Progress, finalize, initial_image, schedule, upsample
+from .optimize import Loop, Progress, finalize, initial_image, upsample
+from .plan import RunPlan, plan_run
 from .weights import load_weights
 
 ImageLike = Union[str, os.PathLike, Image.Image]
@@ -112,18 +113,47 @@ class Stylizer:
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
 
-    def style_targets(self, styles: Sequence[ImageLike], content_t: torch.Tensor, size: int) -> dict:
-        """{layer: blended Gram target} for a scale; cached unless the style is recoloured per content."""
+    def style_targets(self, styles: Sequence[ImageLike], content_t: torch.Tensor, size: int,
+                      tile: Optional[int] = None) -> dict:
+        """{layer: blended Gram target} for a scale; cached unless the style is recoloured per content.
+
+        ``tile``: sum the Gram matrices tile by tile (the same targets, in bounded memory).
+        """
         # Files are cached by path; in-memory PIL images (unhashable, mutable) are not cached.
         cacheable = self.cfg.preserve_color != "histogram" and not any(isinstance(s, Image.Image) for s in styles)
         key = (size, *map(os.fspath, styles)) if cacheable else None
         cached = self._targets.get(key)
         if cached is None:
             style_ts = [_style_tensor(s, self.cfg, size, content_t) for s in styles]
-            cached = style_grams(self.extractor, style_ts, self.cfg)
+            cached = style_grams(self.extractor, style_ts, self.cfg, tile)
             if cacheable:
                 self._targets[key] = cached
         return cached
+
+    def seconds_per_pixel(self, side: int = 256) -> float:
+        """One forward + backward of the objective per pixel, timed on this device at ``side`` px.
+
+        The time model of plan.py scales it by each scale's pixels: measured, not assumed.
+        """
+        image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+        objective = Objective(self.extractor, image, style_grams(self.extractor, [image], self.cfg), self.cfg,
+                              bf16=self.precision == "bf16")
+        objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
+        _sync(self.device)
+        started = time.perf_counter()
+        for _ in range(2):
+            objective.value_and_grad(image)
+        _sync(self.device)
+        return (time.perf_counter() - started) / 2 / side**2
+
+    def plan(self, photo_size: tuple[int, int]) -> RunPlan:
+        """Every scale's plan (whole or tiled, history, peak memory) for a photo of (w, h) px."""
+        return plan_run(self.cfg, photo_size, self.precision, self.device, budget(self.cfg, self.device))
+
+    def plan_anyway(self, photo_size: tuple[int, int]) -> RunPlan:
+        """The smallest plan even where it does not fit (what ``force`` would run)."""
+        return plan_run(replace(self.cfg, force=True), photo_size, self.precision, self.device,
+                        budget(self.cfg, self.device))
 
     def run(self, content: ImageLike, styles, on_progress=None) -> Result:
         """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far."""
@@ -133,51 +163,43 @@ class Stylizer:
         photo = _open(content, "content image", cfg.max_pixels)
         width, height = long_edge_dims(photo.size, cfg.size)
         _check_min_size(cfg, (width, height), content)
-        self.check_memory(width, height)
-        need = min_input_size(cfg.model, _taps(cfg))  # a coarse scale too small for the network is left out
-        plan = [(s, n) for s, n in schedule(cfg) if s == cfg.size or min(long_edge_dims(photo.size, s)) >= need]
+        plan = self.plan(photo.size)
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
             return Result(to_image(image), losses, loop.steps, time.perf_counter() - loop.start, used,
                           str(self.device), loop.precision, list(loop.notices), _name(content), list(map(_name, styles)))
 
-        loop = Loop(cfg, sum(n for _, n in plan), on_progress, self.precision, (height, width), package)
+        loop = Loop(cfg, plan.scales, on_progress, self.precision, (height, width), package)
         try:
-            for size, iterations in plan:
-                content_t = to_tensor(resize_long_edge(photo, size)).to(self.device)
+            objective = None
+            for scale in plan.scales:
+                objective = None  # the last scale's targets go before this scale's, 4x larger, come
+                content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
                 x = initial_image(cfg, content_t) if loop.good is None else upsample(loop.good, content_t)
-                objective = Objective(self.extractor, content_t, self.style_targets(styles, content_t, size), cfg)
-                loop.optimize(objective, x, content_t, iterations, size)
+                tile = scale.tiles.tile if scale.tiled else None
+                targets = self.style_targets(styles, content_t, scale.size, tile)
+                objective = Objective(self.extractor, content_t, targets, cfg, plan=scale.tiles)
+                loop.optimize(objective, x, content_t, scale)
             losses = loop.final_losses(objective)
             return package(finalize(loop.good, cfg, content_t), losses, loop)
         except torch.OutOfMemoryError:
-            raise RunError(self._out_of_memory(width, height)) from None
+            raise RunError(self._out_of_memory(width, height, plan)) from None
         except KeyboardInterrupt:  # wherever it landed, once a step is done its image is kept
             if loop.steps == 0:
                 raise  # the unchanged photo is no result
             raise loop.interrupted() from None
 
-    def check_memory(self, width: int, height: int) -> None:
-        """Refuse a run that cannot fit before it starts (unless ``force``)."""
-        need, room = self.memory(width, height)
-        if room and need > room and not self.cfg.force:
-            best = largest_fitting_size(self.cfg, width / height, self.precision, self.device, room)
-            raise BadInputError(
-                f"{opt('size')} {self.cfg.size}: a {width}x{height} px run needs about {describe(need)} of memory"
-                f" on {self.device},"
-                f" more than the {describe(room)} available; {opt('size')} {best} fits (or pass {opt('force')})",
-                "size")
-
-    def memory(self, width: int, height: int) -> tuple[int, int]:
-        """(estimated peak bytes, bytes available) for a run at ``width`` x ``height``."""
-        return estimate(self.cfg, width, height, self.precision, self.device), available(self.device)
-
-    def _out_of_memory(self, width: int, height: int) -> str:
+    def _out_of_memory(self, width: int, height: int, plan: RunPlan) -> str:
         torch.cuda.empty_cache()
-        room = available(self.device)
-        best = largest_fitting_size(self.cfg, width / height, self.precision, self.device, room)
-        return f"out of memory on {self.device} at {width}x{height} px; {opt('size')} {best} should fit"
+        lower = int(plan.peak * 0.7)
+        return (f"out of memory on {self.device} at {width}x{height} px (the plan expected {describe(plan.peak)});"
+                f" a lower {opt('max_memory')} makes the plan tile more, e.g. {opt('max_memory')} {compact(lower)}")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _open(image: ImageLike, what: str, max_pixels: int) -> Image.Image:

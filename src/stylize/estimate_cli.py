@@ -1,21 +1,23 @@
-"""`stylize --estimate`: the peak memory a run would need, and whether it fits, without running it.
+"""`stylize --estimate`: the plan of each scale, its peak memory and time, without running it.
 
-No weights are loaded: the network's activation sizes come from the meta device.
+No weights are loaded: the network's shapes come from the meta device, and its speed is
+timed on this device with random weights (the same arithmetic as the real ones).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import click
 
 from .config import BatchConfig, StylizeConfig, validate
-from .errors import StylizeError, cli_flag, one_line
+from .errors import BadInputError, StylizeError, cli_flag, one_line
 
 
 def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch: Optional[BatchConfig]) -> None:
-    """One line: the (largest) output size, the estimate, what is available, and the verdict."""
+    """A line per scale, then the verdict: fits or not, and about how long."""
     from .cli import check_inputs
     from .imageio import image_size, long_edge_dims
 
@@ -29,25 +31,37 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     largest = max(sizes, key=lambda p: _area(long_edge_dims(sizes[p], cfg.size)))
     width, height = long_edge_dims(sizes[largest], cfg.size)
 
-    import torch  # noqa: F401  (here, after every check that needs no torch)
+    from .engine import Stylizer  # torch loads here, after every check that needs none
+    from .memory import budget, describe
 
-    from .device import resolve_device, resolve_precision
-    from .memory import available, describe, estimate, largest_fitting_size
-
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    need, room = estimate(cfg, width, height, precision, device, loaded=False), available(device)
+    stylizer = Stylizer(replace(cfg, weights="random"), len(styles))
+    allowed = budget(cfg, stylizer.device)
+    try:
+        plan = stylizer.plan(sizes[largest])
+        fits = True
+    except BadInputError:
+        plan, fits = stylizer.plan_anyway(sizes[largest]), False
+    rate = stylizer.seconds_per_pixel()
     what = f"{content}: {width}x{height} px"
     if batch is not None:
         what = (f"{content}: {len(sizes)} images, the largest output {width}x{height} px ({largest.name})"
                 + (f", {len(skipped)} unreadable" if skipped else ""))
-    if not room or need <= room:
-        verdict = "fits" if room else "fits (available memory unknown)"
-    else:
-        best = largest_fitting_size(cfg, width / height, precision, device, room, loaded=False)
-        verdict = f"does not fit; {cli_flag('size')} {best} fits (or pass {cli_flag('force')})"
-    click.echo(f"{what}, {cfg.model} {precision} on {device}: about {describe(need)} of memory at peak,"
-               f" {describe(room)} available: {verdict}")
+    limit = "--max-memory" if cfg.max_memory else "available, less 10%"
+    click.echo(f"{what}, {cfg.model} {stylizer.precision} on {stylizer.device}, {describe(allowed)} allowed ({limit}):")
+    for scale in plan.scales:
+        click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<34}"
+                   f" history {scale.history:<4} {describe(scale.peak):>9}  {_clock(scale.work * rate):>8}")
+    verdict = "fits" if fits else (f"does not fit; lower {cli_flag('size')}, raise {cli_flag('max_memory')}"
+                                   f" or pass {cli_flag('force')}")
+    click.echo(f"peak about {describe(plan.peak)} of memory: {verdict}; about {_clock(plan.seconds(rate))} of"
+               f" optimization in all (the speed measured on this device: a 256 px evaluation in"
+               f" {rate * 256 * 256:.2f} s)")
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def _area(dims: tuple[int, int]) -> int:
@@ -68,7 +82,5 @@ def _folder_sizes(content: str, styles: list[str], cfg: StylizeConfig, batch: Ba
         except StylizeError as e:
             skipped.append(one_line(e, cli_flag))
     if not sizes:
-        from .errors import BadInputError
-
         raise BadInputError(f"content folder '{content}': none of its {len(contents)} files is an image to estimate")
     return sizes, skipped

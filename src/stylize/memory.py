@@ -1,76 +1,96 @@
-"""How much memory a run will need, and how much there is, checked before any work.
+"""How much memory a run needs, and how much there is: the byte counts plan.py budgets with.
 
-The estimate adds what dominates a run: the process as it stands (torch, the weights),
-the activations autograd keeps for one forward + backward at the largest scale
-(shapes found by running the network on the meta device: no memory, no time), and
-the optimizer's copies of the image (L-BFGS keeps 2 x history of them).
+A scale's peak adds what dominates it: the process as it stands (torch, the weights),
+the activations autograd keeps for one forward + backward of the network over one crop
+(the whole image, or a tile with its halo), the style image's forward pass, and the
+image-sized buffers: the optimizer's (L-BFGS keeps two per remembered step), the
+gradient, the cached point, the content target.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 from .config import StylizeConfig
 from .features import truncated_body
-from .optimize import schedule
 
-GIB = 2**30
+GIB, MIB = 2**30, 2**20
 # Fitted to the peak RSS of default runs at 256, 512 and 768 px on the CPU (README): autograd's
 # saved tensors and the transient gradient buffers come to about this many times the summed
 # layer outputs in fp32 bytes (least squares: fp32 0.96, bf16 0.83, both rounded up), plus a
 # fixed working set of the allocator and oneDNN (fits: 89 and 161 MiB; the larger kept).
 ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 1.0}
-WORKSPACE = 160 * 2**20
+WORKSPACE = 160 * MIB
+# Image-sized fp32 buffers besides L-BFGS's pairs: the iterate, its gradient, the last finite
+# iterate, the evaluator's cached point and gradient, L-BFGS's direction and previous gradient,
+# a line-search copy. Adam keeps its two moments instead of pairs and direction.
+IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
+SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
+
+
+@lru_cache(maxsize=32)
+def layer_maps(model: str, layers: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """(channels, stride) of every module output up to the deepest of ``layers``.
+
+    One pass on the meta device (no memory, no time); sizes at any resolution follow.
+    """
+    body, _, _ = truncated_body(model, list(layers))
+    side = 1024  # divisible by every stride, so stride = side // map side
+    x = torch.empty(1, 3, side, side, device="meta")
+    maps = []
+    with torch.no_grad():
+        for module in body:
+            x = module(x)
+            maps.append((x.shape[1], side // x.shape[-1]))
+    return tuple(maps)
 
 
 def activation_elements(model: str, layers: list[str], height: int, width: int) -> tuple[int, int]:
-    """(sum, largest) element counts of every layer output up to the deepest of ``layers``."""
-    body, _, _ = truncated_body(model, layers)
-    x = torch.empty(1, 3, height, width, device="meta")
-    total = largest = 0
-    with torch.no_grad():
-        for module in body:
-            try:
-                x = module(x)
-            except RuntimeError:  # smaller than the network allows: too small to matter here
-                break
-            total, largest = total + x.numel(), max(largest, x.numel())
-    return total, largest
+    """(sum, largest) element counts of every layer output for a ``height`` x ``width`` input."""
+    sizes = [c * math.ceil(height / s) * math.ceil(width / s) for c, s in layer_maps(model, _taps(layers))]
+    return sum(sizes), max(sizes)
 
 
-def estimate(cfg: StylizeConfig, width: int, height: int, precision: str, device: torch.device,
-             loaded: bool = True) -> int:
-    """Peak bytes of a run at ``width`` x ``height`` (the output size, the largest scale).
+def _taps(layers) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(layers))
 
-    On the CPU the process's own size counts, weights included once ``loaded``; without
-    them (``--estimate`` loads none) their bytes are added.
-    """
-    layers = list(dict.fromkeys([*cfg.style_layers, cfg.content_layer]))
-    total, largest = activation_elements(cfg.model, layers, height, width)
-    activations = ACTIVATION_FACTOR[precision] * total * 4
+
+def network_bytes(cfg: StylizeConfig, height: int, width: int, precision: str) -> int:
+    """What one forward + backward over a ``height`` x ``width`` crop keeps alive."""
+    total, _ = activation_elements(cfg.model, [*cfg.style_layers, cfg.content_layer], height, width)
+    return int(ACTIVATION_FACTOR[precision] * total * 4)
+
+
+def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
+    """A forward pass without autograd over a style crop: about two layer outputs live at once."""
+    _, largest = activation_elements(cfg.model, list(cfg.style_layers), height, width)
+    return 2 * largest * 4
+
+
+def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool) -> int:
+    """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target."""
     image = 3 * height * width * 4
-    copies = 2 * _pairs_kept(cfg) + 8 if cfg.optimizer == "lbfgs" else 6
-    style_side = round(max(width, height) * cfg.style_scale)
-    style_pass = 2 * largest * 4 * (style_side / max(width, height)) ** 2  # no_grad: two live layers
-    need = activations + copies * image + style_pass + WORKSPACE
+    copies = IMAGE_COPIES[cfg.optimizer] + (2 * pairs if cfg.optimizer == "lbfgs" else 0) + (1 if tiled else 0)
+    channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
+    content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
+    return copies * image + content
+
+
+def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:
+    """What the run holds whatever the size: on the CPU the process itself (torch, weights)."""
+    layers = [*cfg.style_layers, cfg.content_layer]
     if device.type == "cuda":
-        return int(need + _weights_bytes(cfg, layers))
-    return int(need + _process_bytes() + (0 if loaded else _weights_bytes(cfg, layers)))
+        return weights_bytes(cfg.model, layers) + WORKSPACE
+    return _process_bytes() + (0 if loaded else weights_bytes(cfg.model, layers)) + WORKSPACE
 
 
-def _pairs_kept(cfg: StylizeConfig) -> float:
-    """L-BFGS's (s, y) pairs at the peak, in output-sized images: one per step, up to ``cfg.history``.
-
-    Each scale starts a fresh L-BFGS; a coarse scale's pairs are smaller by its pixel ratio.
-    """
-    return max(min(cfg.history, n) * (size / cfg.size) ** 2 for size, n in schedule(cfg))
-
-
-def _weights_bytes(cfg: StylizeConfig, layers: list[str]) -> int:
-    body, _, _ = truncated_body(cfg.model, layers)
+def weights_bytes(model: str, layers: list[str]) -> int:
+    body, _, _ = truncated_body(model, layers)
     return sum(param.numel() * 4 for param in body.parameters())
 
 
@@ -84,13 +104,21 @@ def _process_bytes() -> int:
 
 
 def available(device: torch.device) -> int:
-    """Bytes a run may use: free CUDA memory, or the RAM available (cgroup limit included)."""
+    """Bytes a run may use: free CUDA memory, or the RAM available (cgroup limit included).
+
+    On the CPU this counts the process's own size too: the estimates count it.
+    """
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_allocated(device)  # what we already hold is ours to reuse
     limits = [_meminfo_available(), _cgroup_room()]
     limits = [v for v in limits if v]
     return min(limits) + _process_bytes() if limits else 0
+
+
+def budget(cfg: StylizeConfig, device: torch.device) -> int:
+    """The bytes a run may plan for: ``max_memory``, or what is available less a safety margin."""
+    return cfg.max_memory or int(SAFETY * available(device))
 
 
 def _meminfo_available() -> int:
@@ -112,22 +140,11 @@ def _cgroup_room() -> int:
         return 0
 
 
-def largest_fitting_size(cfg: StylizeConfig, aspect: float, precision: str, device: torch.device,
-                         budget: int, loaded: bool = True) -> int:
-    """The largest output size (long edge) whose estimate fits ``budget``; 0 if none does."""
-    def fits(size: int) -> bool:
-        w, h = (size, max(1, round(size / aspect))) if aspect >= 1 else (max(1, round(size * aspect)), size)
-        return estimate(cfg, w, h, precision, device, loaded) <= budget
-
-    low, high = 0, cfg.size
-    while low < high:  # binary search: the estimate grows with the size
-        mid = (low + high + 1) // 2
-        if fits(mid):
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
 def describe(nbytes: int) -> str:
-    return f"{nbytes / GIB:.1f} GiB"
+    """1.5 GiB, 800 MiB: what a person reads at a glance."""
+    return f"{nbytes / GIB:.1f} GiB" if nbytes >= GIB else f"{nbytes / MIB:.0f} MiB"
+
+
+def compact(nbytes: int) -> str:
+    """1.5GiB, 800MiB: a value to type after --max-memory."""
+    return describe(nbytes).replace(" ", "")

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from .config import StylizeConfig
-from .layers import stride
+from .layers import halo, stride
 from .losses import blend_grams, gram_sum, relative_mse
-from .tiling import OnTile, TilePlan, Window, accumulate, value_and_grad, whole
+from .tiling import OnTile, TilePlan, Window, accumulate, feature_map, plan_tiles, value_and_grad, whole
 
 Stats = dict[str, torch.Tensor]
 
@@ -94,14 +94,35 @@ class TVTerm(nn.Module):
         return self.weight * (stats["dx"] / stats["nx"].clamp_min(1) + stats["dy"] / stats["ny"].clamp_min(1))
 
 
-def style_grams(extractor: nn.Module, styles: list[torch.Tensor], cfg: StylizeConfig) -> dict[str, torch.Tensor]:
-    """{style layer: Gram target}, several styles blended by ``cfg.style_blend``."""
-    from .losses import gram_matrix
+def style_grams(extractor: nn.Module, styles: list[torch.Tensor], cfg: StylizeConfig,
+                tile: int | None = None) -> dict[str, torch.Tensor]:
+    """{style layer: Gram target}, several styles blended by ``cfg.style_blend``.
 
-    with torch.no_grad():
-        grams = [{k: gram_matrix(v) for k, v in extractor(s).items()} for s in styles]
+    With ``tile`` each style image's Gram sums are taken tile by tile: the same targets,
+    with the memory of one tile's forward pass.
+    """
+    grams = [_grams(extractor, style, cfg, tile) for style in styles]
     blend = list(cfg.style_blend or [1.0] * len(styles))
     return {layer: blend_grams([g[layer] for g in grams], blend) for layer in cfg.style_layers}
+
+
+def _grams(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig, tile: int | None) -> dict:
+    layers = list(cfg.style_layers)
+    strides = [stride(cfg.model, layer) for layer in layers]
+    h, w = style.shape[-2:]
+    plan = plan_tiles(h, w, tile, halo(cfg.model, layers), max(strides)) if tile else whole(h, w)
+
+    def statistics(crop: torch.Tensor, window: Window) -> list[Stats]:
+        features = extractor(crop)
+        out = []
+        for layer, s in zip(layers, strides):
+            rows, cols = window.inside(s, features[layer].shape[-2:])
+            inside = features[layer][..., rows, cols]
+            out.append({"gram": gram_sum(inside), "count": torch.tensor(float(inside.shape[-2] * inside.shape[-1]))})
+        return out
+
+    summed = accumulate(statistics, style, plan)
+    return {layer: s["gram"] / (s["gram"].shape[-1] * s["count"].to(s["gram"])) for layer, s in zip(layers, summed)}
 
 
 class Objective(nn.Module):
@@ -113,17 +134,17 @@ class Objective(nn.Module):
     """
 
     def __init__(self, extractor: nn.Module, content: torch.Tensor, style_targets: dict, cfg: StylizeConfig,
-                 bf16: bool = False, content_target: torch.Tensor | None = None):
+                 bf16: bool = False, plan: TilePlan | None = None):
         super().__init__()
         self.extractor, self.cfg, self.bf16 = extractor, cfg, False
         weight = next(extractor.parameters())
         self.channels_last = weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last)
         self.targets = style_targets
-        if content_target is None:  # in fp32, whatever precision the image's passes will run in
-            with torch.no_grad():
-                content_target = self.features(content)[cfg.content_layer]
+        # In fp32, whatever precision the image's passes will run in; by tiles if the image is.
+        self.plan = plan  # None: the whole image at once
+        content_target = feature_map(self.features, content, self._plan(content), cfg.content_layer,
+                                     stride(cfg.model, cfg.content_layer))
         self.bf16 = bf16
-        self.plan: TilePlan | None = None  # None: the whole image at once; else tiles (set by the engine)
         layer_weights = cfg.style_layer_weights or [1.0] * len(cfg.style_layers)
         self.layer_weights = [w / sum(layer_weights) for w in layer_weights]
         model = cfg.model

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import config as C
 from .color import transfer_luminance
 from .config import StylizeConfig
 from .errors import Interrupted, Message, RunError, opt
@@ -28,6 +27,10 @@ class Progress:
     snapshot: Optional[Any] = None  # an engine.Result of the current image, every ``save_every`` steps
     size: int = 0  # long edge of the scale being optimized
     done: bool = False  # the last report: ``losses`` are the final ones, as the Result has them
+    eta: Optional[float] = None  # seconds left, from the time the work so far took (None: too early)
+    tile: Optional[tuple[int, int]] = None  # (done, total) crops of a tiled evaluation in progress:
+    #   a report inside an iteration, ``step`` and ``losses`` are still the last iteration's
+    scale: tuple[int, int] = (1, 1)  # (this scale, scales) counted from the coarsest
 
     @property
     def image(self) -> Optional[Image.Image]:
@@ -58,7 +61,7 @@ LINE_SEARCH_EVALS = 20
 MAX_RETRIES = 3  # restarts after a NaN/inf loss before the run is given up
 
 
-def make_optimizer(x: torch.Tensor, cfg: StylizeConfig, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(x: torch.Tensor, cfg: StylizeConfig, lr: float, history: Optional[int] = None) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam([x], lr=lr)
     # One L-BFGS iteration per step() so progress can be reported; the history persists.
@@ -66,7 +69,7 @@ def make_optimizer(x: torch.Tensor, cfg: StylizeConfig, lr: float) -> torch.opti
     # max_eval must be set: its default (max_iter * 5 // 4 = 1) leaves the line search
     # no evaluations to back off with, and the run silently stalls.
     return torch.optim.LBFGS(
-        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=cfg.history,
+        [x], lr=lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=history or cfg.history,
         line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
     )
 
@@ -100,31 +103,19 @@ class _Evaluator:
         return dict(zip(self.losses, values))
 
 
-def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
-    """[(long edge, iterations), ...] from coarse to fine.
-
-    Sizes halve from ``size`` down to no less than ``min_size``; the output size gets
-    ``iterations`` and every coarser scale ``coarse_iterations``. Most of the work is done
-    where an iteration is cheap, and each finer scale starts from a good upsampled image.
-    """
-    sizes = [cfg.size]
-    while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, C.SIZE_RANGE[0]):
-        sizes.append(round(sizes[-1] / 2))
-    sizes.reverse()
-    return [(s, cfg.coarse_iterations) for s in sizes[:-1]] + [(cfg.size, cfg.iterations)]
-
-
 class Loop:
-    """Runs the optimizer scale after scale, counting iterations across the scales.
+    """Runs the optimizer scale after scale (plan.py's ScalePlans), counting iterations across them.
 
     ``package(image, losses, loop)`` turns an image tensor into the engine's Result: the
     loop hands those out as snapshots and with Ctrl-C.
     """
 
-    def __init__(self, cfg: StylizeConfig, total: int, on_progress, precision: str, final_hw: tuple[int, int],
+    def __init__(self, cfg: StylizeConfig, scales, on_progress, precision: str, final_hw: tuple[int, int],
                  package: Callable):
-        self.cfg, self.total, self.on_progress = cfg, total, on_progress
+        self.cfg, self.scales, self.on_progress = cfg, list(scales), on_progress
+        self.total = sum(s.iterations for s in self.scales)
         self.precision, self.final_hw, self.package = precision, final_hw, package
+        self.scale = 0  # index of the scale being optimized
         self.position = 0  # iterations of the schedule behind us (plateau skips count as done)
         self.steps = 0  # optimizer steps actually taken
         self.notices: list[str] = []
@@ -134,13 +125,16 @@ class Loop:
         self.last_losses: Optional[dict[str, float]] = None
         self.start = time.perf_counter()
 
-    def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, iterations: int, size: int):
-        """``iterations`` steps from ``x`` (or fewer on a plateau); returns the last finite iterate."""
-        cfg = self.cfg
+    def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, scale) -> torch.Tensor:
+        """``scale.iterations`` steps from ``x`` (or fewer on a plateau); returns the last finite iterate."""
+        cfg, iterations, size = self.cfg, scale.iterations, scale.size
+        self.scale = self.scales.index(scale)
         objective.bf16 = self.precision == "bf16"
         x = x.detach().clone().requires_grad_(True)
-        evaluate = _Evaluator(objective, x)
-        optimizer = make_optimizer(x, cfg, self._first_lr(evaluate))
+        on_tile = (lambda done, total: self._tile(done, total, size)) if scale.tiled else None
+        evaluate = _Evaluator(objective, x, on_tile)
+        self.history = scale.history
+        optimizer = make_optimizer(x, cfg, self._first_lr(evaluate), scale.history)
         good = x.detach().clone()
         self.good, self.good_content = good, content_t
         plateau = _Plateau(cfg.tolerance)
@@ -152,7 +146,7 @@ class Loop:
                     x.clamp_(0, 1)  # Adam takes small steps: keep it inside the box
             losses = evaluate.losses_at_x()
             if not all(map(_finite, losses.values())) or not torch.isfinite(x).all():
-                optimizer, evaluate = self._recover(objective, x, good, size)
+                optimizer, evaluate = self._recover(objective, x, good, size, on_tile)
                 continue
             good.copy_(x.detach())
             optimizer.param_groups[0]["lr"] = self.lr  # the first step's warm start is over
@@ -200,7 +194,7 @@ class Loop:
         g1 = evaluate.grad.abs().sum().item()
         return self.lr * float(self.curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
 
-    def _recover(self, objective, x, good, size):
+    def _recover(self, objective, x, good, size, on_tile):
         """A non-finite loss: go back to the last finite image with a safer setting, and say so.
 
         bf16 first falls back to fp32; after that each retry divides the step size by 10.
@@ -219,7 +213,7 @@ class Loop:
         else:
             raise RunError(f"the loss stayed NaN/inf at {at} after {MAX_RETRIES} restarts with lower {opt('lr')};"
                            " check the input images and weights")
-        return make_optimizer(x, self.cfg, self.lr), _Evaluator(objective, x)
+        return make_optimizer(x, self.cfg, self.lr, self.history), _Evaluator(objective, x, on_tile)
 
     def _report(self, losses, good, content_t, size) -> None:
         if self.on_progress is None:
@@ -228,7 +222,28 @@ class Loop:
         snapshot = every and self.position % every == 0 and self.position < self.total
         image = self.package(finalize(good, self.cfg, content_t), losses, self) if snapshot else None
         elapsed = time.perf_counter() - self.start
-        self.on_progress(Progress(self.position, self.total, losses, elapsed, image, size))
+        self.on_progress(Progress(self.position, self.total, losses, elapsed, image, size, eta=self.eta(elapsed),
+                                  scale=(self.scale + 1, len(self.scales))))
+
+    def _tile(self, done: int, total: int, size: int) -> None:
+        """A crop of a tiled evaluation is done: worth a report when one evaluation takes long."""
+        if self.on_progress is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        self.on_progress(Progress(self.position, self.total, self.last_losses or {}, elapsed, None, size,
+                                  eta=self.eta(elapsed), tile=(done, total), scale=(self.scale + 1, len(self.scales))))
+
+    def eta(self, elapsed: float) -> Optional[float]:
+        """Seconds left: the work left (pixel-evaluations, plan.py) at the rate of the work so far."""
+        done = left = 0.0
+        position = 0
+        for i, scale in enumerate(self.scales):
+            per_iteration = scale.work / scale.iterations
+            finished = min(max(self.position - position, 0), scale.iterations) if i <= self.scale else 0
+            done += finished * per_iteration
+            left += (scale.iterations - finished) * per_iteration
+            position += scale.iterations
+        return elapsed / done * left if done else None
 
     def _full_size(self, image: torch.Tensor) -> torch.Tensor:
         if tuple(image.shape[-2:]) == self.final_hw:

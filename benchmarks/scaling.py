@@ -1,0 +1,174 @@
+"""Big outputs: time, memory and objective of the default command as the size grows.
+
+    python benchmarks/scaling.py                         # 512, 1024, 2048, 4096 px (CPU: hours)
+    python benchmarks/scaling.py --sizes 512,1024        # a quicker look
+    python benchmarks/scaling.py --sizes 8192 --device cuda
+    python benchmarks/scaling.py --tiling-only           # 1024 px forced-tiled against untiled
+
+Every run is the default command (`stylize content style --size N`: coarse-to-fine, the
+memory plan, tiles where a scale does not fit) in a fresh subprocess, so its peak memory
+is its own. Printed per size: the plan of the last scale (whole or tiled), wall time,
+seconds per output megapixel, the share of the time spent in the coarser scales, peak
+RSS (CUDA: max allocated) against the memory the plan was allowed, the plan's own
+estimates of both, and the final objective (fp32, the whole image, as bench.py scores).
+Then 1024 px forced into tiles (--tile 256) against the same run untiled: objective and
+time overhead. Images and JSON records go to benchmarks/out/ (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="512,1024,2048,4096")
+    ap.add_argument("--content", default=str(EXAMPLES / "chelsea.jpg"))
+    ap.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--max-memory", help="passed on, e.g. 6GiB (default: what is available)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    ap.add_argument("--tiling-only", action="store_true", help="only the 1024 px tiled-against-untiled rows")
+    ap.add_argument("--no-tiling", action="store_true", help="skip the 1024 px tiled-against-untiled rows")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--tile", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"# {machine(args.device)}\n")
+    if not args.tiling_only:
+        records = [spawn(args, size, None, f"size{size}") for size in map(int, args.sizes.split(","))]
+        print(size_table(records))
+    if not args.no_tiling:
+        whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, 256, "tiled1024")
+        print(tiling_table(whole, tiled))
+
+
+def machine(device: str) -> str:
+    import platform
+
+    import torch
+
+    from stylize.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)} (CUDA), torch {torch.__version__}"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def spawn(args, size: int, tile, name: str) -> dict:
+    command = [sys.executable, __file__, "--worker", name, "--size", str(size), "--content", args.content,
+               "--style", args.style, "--device", args.device, "--out", args.out]
+    command += ["--tile", str(tile)] if tile else []
+    command += ["--max-memory", args.max_memory] if args.max_memory else []
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr}")
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    (Path(args.out) / f"{name}.json").write_text(json.dumps(record, indent=1))
+    print(f"  {name}: {record['seconds']:.0f} s, objective {record['objective']:.4f}", file=sys.stderr)
+    return record
+
+
+def worker(args) -> None:
+    """One default run in this fresh process; prints a JSON record as its last line."""
+    import torch
+
+    from stylize import StylizeConfig
+    from stylize.config import parse_bytes
+    from stylize.engine import Stylizer
+    from stylize.memory import budget
+
+    cfg = StylizeConfig(size=args.size, device=args.device, tile=args.tile,
+                        max_memory=parse_bytes(args.max_memory) if args.max_memory else None)
+    started = time.perf_counter()
+    stylizer = Stylizer(cfg)
+    from stylize.imageio import load_image
+
+    plan = stylizer.plan(load_image(args.content).size)
+    scale_started = {}
+
+    def on_progress(p):
+        if p.tile is None:
+            scale_started.setdefault(p.size, time.perf_counter())
+
+    result = stylizer.run(args.content, [args.style], on_progress=on_progress)
+    seconds = time.perf_counter() - started
+    image = Path(args.out) / f"{args.worker}.png"
+    result.save(image)
+    last = plan.scales[-1]
+    # Progress comes after a scale's first iteration: its start is about one iteration earlier.
+    fine_start = scale_started.get(last.size, started + seconds)
+    cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rate = stylizer.seconds_per_pixel()
+    print(json.dumps({
+        "size": args.size, "width": last.width, "height": last.height, "seconds": seconds,
+        "coarse_share": (fine_start - started) / seconds, "plan": last.how, "history": last.history,
+        "scales": [f"{s.size}:{s.iterations}" for s in plan.scales], "steps": result.steps,
+        "peak_bytes": cuda or rss, "cuda": bool(cuda), "allowed": budget(stylizer.cfg, stylizer.device),
+        "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(rate),
+        "objective": score(args, image, stylizer, plan), "image": str(image),
+    }))
+
+
+def score(args, image: Path, stylizer, plan) -> float:
+    """The default objective in fp32 on the saved image, at full resolution (tiled where the run was)."""
+    from dataclasses import replace
+
+    from stylize.imageio import load_image, resize_long_edge, to_tensor
+    from stylize.objective import Objective
+
+    last = plan.scales[-1]
+    stylizer.precision = "fp32"
+    stylizer.cfg = replace(stylizer.cfg, precision="fp32")
+    content = to_tensor(resize_long_edge(load_image(args.content), last.size)).to(stylizer.device)
+    tile = last.tiles.tile if last.tiled else None
+    targets = stylizer.style_targets([args.style], content, last.size, tile)
+    objective = Objective(stylizer.extractor, content, targets, stylizer.cfg, plan=last.tiles)
+    return objective.value(to_tensor(load_image(image)).to(stylizer.device))["total"].item()
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def size_table(records: list[dict]) -> str:
+    rows = ["| size | last scale | wall s | s / MP | coarse scales | peak MiB (est.) | allowed MiB | est. wall s |"
+            " objective |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        mp = r["width"] * r["height"] / 1e6
+        rows.append(f"| {r['width']}x{r['height']} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
+                    f" {r['seconds'] / mp:.0f} | {r['coarse_share']:.0%} | {_mib(r['peak_bytes'])}"
+                    f" ({_mib(r['estimated_peak'])}) | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
+                    f" {r['objective']:.4f} |")
+    kind = "CUDA max allocated" if any(r["cuda"] for r in records) else "peak RSS"
+    return "\n".join(rows) + f"\n\npeak: {kind}; schedules: " + "; ".join(
+        f"{r['size']}: {' '.join(r['scales'])}" for r in records) + "\n"
+
+
+def tiling_table(whole: dict, tiled: dict) -> str:
+    rows = ["| 1024 px | plan | wall s | vs untiled | objective | vs untiled |", "|---|---|---|---|---|---|"]
+    for name, r in (("untiled", whole), ("forced tiles (--tile 256)", tiled)):
+        rows.append(f"| {name} | {r['plan']} | {r['seconds']:.0f} | {r['seconds'] / whole['seconds']:.2f}x |"
+                    f" {r['objective']:.4f} | {r['objective'] / whole['objective'] - 1:+.2%} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    main()
