@@ -29,8 +29,13 @@ MIN_TILE = 128  # px: below this a crop would be mostly halo
 GOOD_TILE = 512  # px: smaller tiles than this, and a shorter history is the better trade
 # Objective evaluations per L-BFGS iteration (strong Wolfe line search): 1.15 over default runs.
 EVALS_PER_ITERATION = 1.15
-# A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first pass.
-FORWARD_SHARE = 0.35
+# A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first
+# pass. Measured 0.47 on the EPYC (1024 px, bf16: 1.55 s against 3.26 s).
+FORWARD_SHARE = 0.5
+# On the CPU the cost per pixel grows once a pass holds gigabytes of activations: 4.2, 4.5 and
+# 5.9 us per pixel for whole passes of 0.17, 0.70 and 2.8 MP (EPYC, bf16). Per doubling of the
+# pixels past this many, the time model adds this much (a fit to those three points).
+CPU_LARGE_PASS, CPU_GROWTH = 0.5e6, 0.17
 
 
 def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
@@ -60,16 +65,11 @@ class ScalePlan:
     history: int  # L-BFGS pairs remembered at this scale
     tiles: TilePlan
     peak: int  # estimated bytes at this scale's peak, the process included
+    work: float  # pixel-evaluations of the network (forward + backward), weighted: the time model
 
     @property
     def tiled(self) -> bool:
         return self.tiles.tiled
-
-    @property
-    def work(self) -> float:
-        """Pixel-evaluations of the network (a forward + backward per pixel), for the time estimate."""
-        passes = 1 + FORWARD_SHARE if self.tiled else 1
-        return self.iterations * EVALS_PER_ITERATION * self.tiles.crop_pixels * passes
 
     @property
     def how(self) -> str:
@@ -110,7 +110,7 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
         w, h = long_edge_dims(photo, size)
         if size != cfg.size and min(w, h) < need:
             continue  # a coarse scale too small for the network is left out
-        scale = _fit(cfg, size, w, h, iterations, precision, fixed, budget)
+        scale = _fit(cfg, size, w, h, iterations, precision, fixed, budget, device.type == "cpu")
         if scale.peak > budget and not cfg.force:
             raise BadInputError(
                 f"{opt('size')} {cfg.size}: at {w}x{h} px the smallest plan ({scale.how}, history {scale.history})"
@@ -121,8 +121,18 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
     return RunPlan(tuple(scales), budget)
 
 
+def _work(tiles: TilePlan, iterations: int, cpu: bool) -> float:
+    """Pixel-evaluations one scale costs: every crop, both passes of a tiled evaluation."""
+    def crop(window) -> float:
+        pixels = (window.bottom - window.top) * (window.right - window.left)
+        return pixels * (1 + CPU_GROWTH * max(0.0, math.log2(pixels / CPU_LARGE_PASS)) if cpu else 1)
+
+    passes = 1 + FORWARD_SHARE if tiles.tiled else 1
+    return iterations * EVALS_PER_ITERATION * passes * sum(crop(w) for w in tiles.windows)
+
+
 def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
-         budget: int) -> ScalePlan:
+         budget: int, cpu: bool) -> ScalePlan:
     """The best plan for one scale that fits, or the smallest one there is (which does not)."""
     layers = [*cfg.style_layers, cfg.content_layer]
     step = max(stride(cfg.model, layer) for layer in layers)
@@ -135,7 +145,7 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
         peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled) + max(
             network_bytes(cfg, ch, cw, precision), style_pass_bytes(cfg, side, side))
-        return ScalePlan(size, w, h, iterations, history, tiles, int(peak))
+        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations, cpu))
 
     histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]
     histories = list(dict.fromkeys(histories))
