@@ -76,7 +76,7 @@ class ScalePlan:
         """'whole' or '12 tiles of 880 px (+80 px halo)'."""
         if not self.tiled:
             return "whole"
-        return f"{len(self.tiles.windows)} tiles of {self.tiles.tile} px (+{self.tiles.halo} px halo)"
+        return f"{len(self.tiles.windows)} tiles of {self.tiles.largest_tile} px (+{self.tiles.halo} px halo)"
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,11 @@ class TilePlan:
         return sum((w.bottom - w.top) * (w.right - w.left) for w in self.windows)
 
     @property
+    def largest_tile(self) -> int:
+        """The longest side of the pixels a tile owns (tiles are cut equal, so often under ``tile``)."""
+        return max(max(w.inner[1] - w.inner[0], w.inner[3] - w.inner[2]) for w in self.windows)
+
+    @property
     def largest_crop(self) -> tuple[int, int]:
         crop = max(self.windows, key=lambda w: (w.bottom - w.top) * (w.right - w.left))
         return crop.bottom - crop.top, crop.right - crop.left
