@@ -43,6 +43,20 @@ def test_save_every_snapshots_carry_the_settings(cli, images, tmp_path):
     assert snapshot["steps"] == 2 and snapshot["config"]["save_every"] == 2
 
 
+def test_a_log_gets_a_line_per_finished_scale(cli, images, tmp_path):
+    # CliRunner's stderr is no terminal, as in a job's log: no bar, a plain line per scale
+    out = tmp_path / "out.png"
+    result = cli(images["content"], images["style"], "-o", out, "--weights", "random", "--size", "64",
+                 "--min-size", "32", "--coarse-iterations", "2", "--iterations", "3")
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(" done")[0] for line in lines] == ["out.png: scale 1/2 (32 px)", "out.png: scale 2/2 (64 px)"]
+    # the coarsest scale runs twice --coarse-iterations (plan.schedule)
+    assert " done at iteration 4, 0:0" in lines[0] and " done at iteration 7, 0:0" in lines[1]
+    total = float(lines[1].rsplit("total ", 1)[1])
+    assert f"total {total:.4g}" in result.stdout  # the summary's own final total
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+
+
 @pytest.mark.parametrize("which", ["content", "style"])
 def test_an_output_that_is_an_input_is_refused(cli, images, tmp_path, which):
     target = images[which]

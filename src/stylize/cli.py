@@ -225,7 +225,7 @@ def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig
     from .engine import Stylizer
 
     started = time.perf_counter()
-    bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output))
+    bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
     try:
         result = Stylizer(config, len(styles)).run(content, styles, on_progress=bar.update)
     except Interrupted as e:
@@ -278,6 +278,12 @@ def _save_interrupted(e: Interrupted, output: Path, existed: bool) -> None:
     click.echo(f"Interrupted at iteration {e.step}: {kept}saved the current image to {where}", err=True)
 
 
+def clock(seconds: float) -> str:
+    """'4:05', or '1:02:05' past an hour."""
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
+
+
 def progress_text(progress) -> str:
     """'1024px 3/4 tile 5/24 ETA 12:30 total 2.41 content 1.66 style 0.73' for a progress bar."""
     parts = [f"{progress.size}px"]
@@ -286,8 +292,7 @@ def progress_text(progress) -> str:
     if progress.tile is not None:
         parts.append(f"tile {progress.tile[0]}/{progress.tile[1]}")
     if progress.eta is not None and not progress.done:
-        minutes, seconds = divmod(int(progress.eta), 60)
-        parts.append(f"ETA {minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"ETA {minutes}:{seconds:02d}")
+        parts.append(f"ETA {clock(progress.eta)}")
     losses = progress.losses
     if losses:
         parts.append(f"total {losses['total']:.4g} content {losses['content']:.4g} style {losses['style']:.4g}")
@@ -298,17 +303,23 @@ class ProgressBar:
     """tqdm bar fed by the engine's callback (on a terminal only); writes --save-every snapshots.
 
     When stderr is a file or a pipe there is no bar: its redraws would fill the log with
-    carriage returns and cursor movements.
+    carriage returns and cursor movements. A single run logs a plain line per finished scale
+    instead (``log_scales``), so a long run in a script or a job shows it is alive.
     """
 
-    def __init__(self, label: str, quiet: bool, snapshots: Optional[Path] = None, position: int = 0):
+    def __init__(self, label: str, quiet: bool, snapshots: Optional[Path] = None, position: int = 0,
+                 log_scales: bool = False):
         self.label, self.snapshots, self.position = label, snapshots, position
         self.disabled = quiet or not sys.stderr.isatty()
+        self.log_scales = log_scales and not quiet and self.disabled
+        self.last = None  # the previous report: its scale ended when the next one's differs
         self.bar = None  # drawn at the first iteration, so an early error prints alone
 
     def update(self, progress) -> None:
         if progress.snapshot is not None and self.snapshots is not None:
             progress.snapshot.save(snapshot_path(self.snapshots, progress.step))
+        if self.log_scales and progress.tile is None:
+            self.log_scale_end(progress)
         if self.disabled:
             return
         if self.bar is None:
@@ -321,6 +332,15 @@ class ProgressBar:
                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         self.bar.update(progress.step - self.bar.n)
         self.bar.set_postfix_str(progress_text(progress), refresh=progress.done or progress.tile is not None)
+
+    def log_scale_end(self, progress) -> None:
+        """'out.png: scale 2/3 (512 px) done at iteration 90, 0:41 elapsed, total 2.41' on a scale's end."""
+        last, self.last = self.last, progress
+        if last is None or progress.scale[1] == 1 or (progress.scale == last.scale and not progress.done):
+            return  # one scale: the summary line says it all
+        ended = progress if progress.done else last
+        click.echo(f"{self.label}: scale {ended.scale[0]}/{ended.scale[1]} ({ended.size} px) done at iteration"
+                   f" {ended.step}, {clock(ended.elapsed)} elapsed, total {ended.losses['total']:.4g}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -177,7 +177,9 @@ class Loop:
         losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
         if self.on_progress is not None:
             elapsed = time.perf_counter() - self.start
-            self.on_progress(Progress(self.total, self.total, losses, elapsed, None, max(self.final_hw), done=True))
+            last = (len(self.scales), len(self.scales))
+            self.on_progress(Progress(self.total, self.total, losses, elapsed, None, max(self.final_hw), done=True,
+                                      scale=last))
         return losses
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
