@@ -257,8 +257,8 @@ def test_each_style_is_a_cross_product_and_blend_is_one_per_content(cli, photos3
 
 def test_network_and_style_targets_are_computed_once(cli, photos3, styles, tmp_path, monkeypatch):
     (photos3 / "broken.jpg").unlink()
-    calls = {"build": 0, "grams": 0}
-    for name, key in (("build_extractor", "build"), ("style_grams", "grams")):
+    calls = {"build": 0, "moments": 0}
+    for name, key in (("build_extractor", "build"), ("style_moments", "moments")):
         original = getattr(stylize.engine, name)
 
         def counted(*args, _original=original, _key=key, **kwargs):
@@ -267,7 +267,7 @@ def test_network_and_style_targets_are_computed_once(cli, photos3, styles, tmp_p
 
         monkeypatch.setattr(stylize.engine, name, counted)
     assert cli(photos3, styles, "--each-style", "-o", tmp_path / "out", *FAST).exit_code == 0
-    assert calls == {"build": 1, "grams": 2}  # one network, one target per style, for 6 outputs
+    assert calls == {"build": 1, "moments": 2}  # one network, one target per style, for 6 outputs
 
 
 def test_log_lines_match_the_outputs(cli, photos3, styles, tmp_path):
@@ -312,3 +312,23 @@ def test_signal_mid_batch_leaves_no_partial_file(photos3, styles, tmp_path, sig,
     assert "Traceback" not in stderr
     assert _outputs(out) == []  # the image in progress is dropped, not half-written
     assert "0 done, 0 skipped, 0 failed (interrupted)" in stdout + stderr
+
+
+def test_the_same_masks_for_every_photo_and_a_photo_of_another_shape_fails_alone(cli, photos, styles, tmp_path):
+    wide = tmp_path / "wide.png"  # the shape of p0 (48x32); p1 is 32x48
+    Image.new("L", (48, 32), 255).save(wide)
+    result = cli(photos, styles, "-o", tmp_path / "out", *FAST, "--masks", f"{wide},{wide}")
+    assert result.exit_code == 1
+    assert _outputs(tmp_path / "out") == ["p0__green+red.jpg"]
+    assert "p1.png" in result.stderr and "the image it covers" in result.stderr
+
+
+def test_masks_are_refused_with_each_style(cli, photos, styles, tmp_path):
+    mask = tmp_path / "m.png"
+    Image.new("L", (48, 32), 255).save(mask)
+    result = cli(photos, styles, "--each-style", "-o", tmp_path / "out", *FAST, "--masks", f"{mask},{mask}")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --masks: one per style image of a blend; not with --each-style"
+    result = cli(photos, styles, "-o", tmp_path / "out", *FAST, "--masks", str(mask))
+    assert result.stderr.strip() == "Error: --masks: 1 mask for 2 style images; give one per style image, in the same order"
+    assert _outputs(tmp_path / "out") == []

@@ -141,6 +141,8 @@ def test_the_summary_shows_the_losses_of_the_saved_image(cli, images, tmp_path, 
     (["{content}", "{style}", "-o", "{tmp}/no/o.png"], "Error: output '{tmp}/no/o.png': folder '{tmp}/no' does not exist"),
     (["{content}", "{style}", "--weights", "{tmp}/none.pth"], "Error: --weights '{tmp}/none.pth': file not found"),
     (["{content}", "{style}", "--device", "tpu"], "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
+    (["{content}", "{style}", "--masks", "{tmp}/none.png"], "Error: mask '{tmp}/none.png': file not found"),
+    (["{content}", "{style}", "--masks", "{style},{style}"], "Error: --masks: 2 masks for 1 style image; give one per"),
 ])
 def test_bad_input_fails_before_torch_is_imported(images, tmp_path, args, line):
     fill = {"tmp": tmp_path, "content": images["content"], "style": images["style"]}
@@ -165,10 +167,9 @@ def test_init_from_a_file_starts_there(cli, images, tmp_path):
 
 def test_style_scale_sizes_the_style_image(cli, images, tmp_path, monkeypatch):
     seen = []
-    grams = stylize.engine.style_grams
-    monkeypatch.setattr(stylize.engine, "style_grams",
-                        lambda ex, styles, cfg, tile: seen.extend(max(s.shape[-2:]) for s in styles)
-                        or grams(ex, styles, cfg, tile))
+    moments = stylize.engine.style_moments
+    monkeypatch.setattr(stylize.engine, "style_moments",
+                        lambda ex, style, cfg, tile: seen.append(max(style.shape[-2:])) or moments(ex, style, cfg, tile))
     assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--style-scale", "1.5").exit_code == 0
     assert seen == [48]  # 1.5 x the 32 px output
 
@@ -208,3 +209,15 @@ def test_resnet50_runs_resnet50(cli, images, tmp_path, monkeypatch):
     config = _settings(out)["config"]
     assert config["model"] == "resnet50" and config["content_layer"] == "layer3"
     assert config["style_layers"] == ["relu", "layer1", "layer2", "layer3"]
+
+
+def test_masks_and_the_style_statistic_are_recorded(cli, images, tmp_path):
+    mask = tmp_path / "left.png"
+    Image.new("L", (48, 32), 255).save(mask)
+    out = tmp_path / "out.png"
+    args = [*FAST, "--style-loss", "wasserstein", "--masks", f"{mask},{mask}", "--style-masks", f",{images['style']}"]
+    result = cli(images["content"], images["style"], images["style2"], "-o", out, *args)
+    assert result.exit_code == 0, result.stderr
+    settings = _settings(out)
+    assert settings["masks"] == [str(mask), str(mask)] and settings["style_masks"] == [None, str(images["style"])]
+    assert settings["config"]["style_loss"] == "wasserstein"

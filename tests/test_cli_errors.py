@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from PIL import Image
 
 from conftest import FAST
 
@@ -39,6 +40,21 @@ CASES = [
     (["{content}", "{style}", "--weights", "{tmp}/notes.txt"], 2, "Error: --weights '{tmp}/notes.txt': not a PyTorch state_dict ("),
     (["{content}", "{style}", "--weights", "{tmp}/none.pth"], 2,
      "Error: --weights '{tmp}/none.pth': file not found (expected bundled, torchvision, random or a file)"),
+    (["{content}", "{style}", "{style2}", "--masks", "{tmp}/mask.png"], 2,
+     "Error: --masks: 1 mask for 2 style images; give one per style image, in the same order"),
+    (["{content}", "{style}", "--masks", "{tmp}/none.png"], 2, "Error: mask '{tmp}/none.png': file not found"),
+    (["{content}", "{style}", "--style-masks", "{tmp}/notes.txt"], 2,
+     "Error: style mask '{tmp}/notes.txt': not an image file Pillow can read"),
+    (["{content}", "{style}", "--masks", "{tmp}/square.png"], 2,
+     "Error: --masks: mask '{tmp}/square.png' is 32x32 px but the image it covers, '{content}', is 48x32 px:"
+     " a mask is resized to its image, so their shapes must match"),
+    (["{content}", "{style}", "--style-masks", "{tmp}/mask.png"], 2,
+     "Error: --style-masks: style mask '{tmp}/mask.png' is 48x32 px but the image it covers, '{style}', is 40x40 px:"
+     " a mask is resized to its image, so their shapes must match"),
+    (["{content}", "{style}", "--style-loss", "w2"], 2,
+     "Error: Invalid value for '--style-loss': 'w2' is not one of 'gram', 'wasserstein'."),
+    (["{content}", "{style}", "-o", "{tmp}/mask.png", "--masks", "{tmp}/mask.png"], 2,
+     "Error: output '{tmp}/mask.png' is the input file '{tmp}/mask.png'; writing it would destroy the input"),
     (["{content}", "{style}", "-o", "{tmp}/out.xyz"], 2,
      "Error: output '{tmp}/out.xyz': cannot write '.xyz' files; use .png, .jpg, .webp or .tif"),
     (["{content}", "{style}", "-o", "{tmp}/nowhere/out.png"], 2,
@@ -52,7 +68,9 @@ def test_bad_input_is_one_line(cli, images, args, code, line):
     (tmp / "notes.txt").write_text("not a picture\n")
     (tmp / "empty.png").write_bytes(b"")
     (tmp / "nothing").mkdir()
-    fill = {"tmp": tmp, "content": images["content"], "style": images["style"]}
+    Image.new("L", (48, 32), 255).save(tmp / "mask.png")  # the content's shape
+    Image.new("L", (32, 32), 255).save(tmp / "square.png")
+    fill = {"tmp": tmp, "content": images["content"], "style": images["style"], "style2": images["style2"]}
     args = [a.format(**fill) for a in args]
     if not any(a == "-o" for a in args):
         args += ["-o", tmp / "out.png"]

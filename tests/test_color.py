@@ -64,18 +64,18 @@ def test_transfer_luminance_keeps_the_stylized_luma_and_the_contents_chroma():
 
 def test_a_histogram_run_optimizes_towards_the_recoloured_style(monkeypatch):
     matched, targets = [], []
-    recolour, grams = stylize.engine.match_color, stylize.engine.style_grams
+    recolour, moments = stylize.engine.match_color, stylize.engine.style_moments
 
     def counting(style, content):
         matched.append((recolour(style, content), content))
         return matched[-1][0]
 
-    def recording(extractor, styles, cfg, tile=None):
-        targets.append(list(styles))
-        return grams(extractor, styles, cfg, tile)
+    def recording(extractor, style, cfg, tile=None):
+        targets.append([style])
+        return moments(extractor, style, cfg, tile)
 
     monkeypatch.setattr(stylize.engine, "match_color", counting)
-    monkeypatch.setattr(stylize.engine, "style_grams", recording)
+    monkeypatch.setattr(stylize.engine, "style_moments", recording)
     config = StylizeConfig(size=32, iterations=3, weights="random", preserve_color="histogram")
     content, style = make_content(), make_style()
     histogram = run(content, style, config=config)

@@ -1,6 +1,7 @@
 """Loading any image as RGB, and atomic saving."""
 
 import pytest
+import torch
 from PIL import Image
 
 from stylize.errors import RunError
@@ -45,3 +46,25 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         save_image(Image.new("RGB", (4, 4)), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
+
+
+def test_a_mask_reads_transparency_as_black(tmp_path):
+    from stylize.imageio import load_mask
+
+    painted = Image.new("RGBA", (8, 4), (0, 0, 0, 0))
+    painted.paste((255, 255, 255, 255), (0, 0, 4, 4))  # white paint on an empty layer: the left half
+    painted.save(tmp_path / "layer.png")
+    mask = load_mask(tmp_path / "layer.png")
+    assert mask.mode == "L" and mask.getpixel((0, 0)) == 255 and mask.getpixel((7, 0)) == 0
+    Image.new("RGB", (8, 4), (128, 128, 128)).save(tmp_path / "grey.jpg")
+    assert abs(load_mask(tmp_path / "grey.jpg").getpixel((3, 3)) - 128) <= 2
+
+
+def test_a_mask_is_area_averaged_to_the_image_size():
+    from stylize.imageio import mask_tensor
+
+    half = Image.new("L", (64, 32), 0)
+    half.paste(255, (0, 0, 33, 32))  # 33 of 64 columns: the 2-column block at 32-33 is half white
+    weights = mask_tensor(half, 32, 16)
+    assert weights.shape == (16, 32) and weights.dtype == torch.float32
+    assert weights[0, :16].min() == 1.0 and weights[0, 17:].max() == 0.0 and 0.4 < weights[0, 16] < 0.6

@@ -6,7 +6,7 @@ import torch
 from stylize.config import StylizeConfig, validate
 from stylize.features import build_extractor
 from stylize.losses import content_loss, gram_matrix, style_loss, total_variation
-from stylize.objective import Objective, style_grams
+from stylize.objective import Objective, Region, normalise_masks, pool_mask, style_moments, style_targets
 from stylize.weights import load_weights
 
 STYLE_LAYERS, CONTENT_LAYER = ("relu1_1", "relu2_1"), "relu2_2"
@@ -45,7 +45,7 @@ def _by_hand(extractor, cfg, image, content, style, layer_weights, bf16=False):
 
 
 def _terms(cfg, extractor, image, content, style, bf16=False):
-    objective = Objective(extractor, content, style_grams(extractor, [style], cfg), cfg, bf16=bf16)
+    objective = Objective(extractor, content, style_targets([style_moments(extractor, style, cfg)], cfg), cfg, bf16=bf16)
     with torch.no_grad():
         return objective(image)
 
@@ -99,10 +99,75 @@ def test_style_layer_weights_weight_the_layers_after_normalisation():
 def test_a_blend_with_one_weight_is_that_styles_grams(blend, picked):
     cfg = _config(n_styles=2, style_blend=blend)
     extractor, styles = _extractor(), [_image(2), _image(3, size=24)]
-    grams = style_grams(extractor, styles, cfg)
-    assert list(grams) == list(STYLE_LAYERS)  # the content layer is no style target
+    targets = style_targets([style_moments(extractor, s, cfg) for s in styles], cfg, blend)
+    assert list(targets) == list(STYLE_LAYERS)  # the content layer is no style target
     with torch.no_grad():
         features = [extractor(s) for s in styles]
     for layer in STYLE_LAYERS:
-        assert torch.allclose(grams[layer], gram_matrix(features[picked][layer]), rtol=1e-6, atol=0)
-        assert not torch.allclose(grams[layer], gram_matrix(features[1 - picked][layer]), rtol=1e-2)
+        channels = features[0][layer].shape[1]  # the second moment is the Gram matrix / (H*W), not / (C*H*W)
+        srm = targets[layer]["srm"]
+        assert torch.allclose(srm, channels * gram_matrix(features[picked][layer]), rtol=1e-6, atol=0)
+        assert not torch.allclose(srm, channels * gram_matrix(features[1 - picked][layer]), rtol=1e-2)
+
+
+# ---------------------------------------------------------------- regions and style statistics
+
+
+def test_pool_mask_is_the_block_mean_the_way_pooling_shrinks_the_image():
+    mask = torch.zeros(10, 12)
+    mask[:, :5] = 1.0  # a border inside a 4 px block
+    pooled = pool_mask(mask, 4)
+    assert pooled.shape == (3, 3)  # ceil: a ResNet map rounds up; VGG's floor slices the last row off
+    assert pooled[0].tolist() == [1.0, 0.25, 0.0] and pooled[2].tolist() == [1.0, 0.25, 0.0]
+    assert pool_mask(mask, 1) is mask
+
+
+def test_overlapping_masks_share_a_pixel_and_uncovered_pixels_get_nothing():
+    a, b = torch.tensor([[1.0, 1.0, 0.0, 0.5]]), torch.tensor([[0.0, 1.0, 0.0, 0.25]])
+    na, nb = normalise_masks([a, b])
+    assert na.tolist() == [[1.0, 0.5, 0.0, 0.5]] and nb.tolist() == [[0.0, 0.5, 0.0, 0.25]]
+
+
+def _regional(cfg, extractor, content, styles, masks):
+    moments = [style_moments(extractor, s, cfg) for s in styles]
+    return Objective(extractor, content, [Region(style_targets([m], cfg), w) for m, w in zip(moments, masks)], cfg)
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_a_region_over_the_whole_image_is_the_plain_objective(style_loss):
+    cfg = _config(style_loss=style_loss)
+    extractor, image, content, style = _extractor(), _image(0), _image(1), _image(2)
+    plain = Objective(extractor, content, style_targets([style_moments(extractor, style, cfg)], cfg), cfg)
+    regional = _regional(cfg, extractor, content, [style], [torch.ones(32, 32)])
+    with torch.no_grad():
+        a, b = plain(image), regional(image)
+    for name in a:
+        assert torch.allclose(a[name], b[name], rtol=1e-5), name
+
+
+def test_a_region_scores_only_its_own_pixels():
+    # Style A on the left half, B on the right: an image made of A's left and B's right has
+    # no style loss at the layer of stride 1 ... and the loss does not care what A's half was
+    cfg = _config(style_layers=("relu1_1",), style_layer_weights=None)
+    extractor, content = _extractor(), _image(1)
+    a, b = _image(2), _image(3) * 0.5
+    left = torch.zeros(32, 32)
+    left[:, :16] = 1.0
+    objective = _regional(cfg, extractor, content, [a[..., :16], b[..., 16:]], [left, 1 - left])
+    pieced = torch.cat([a[..., :16], b[..., 16:]], dim=-1)
+    swapped = torch.cat([b[..., 16:], a[..., :16]], dim=-1)
+    with torch.no_grad():
+        # (relu1_1 sees 3x3 neighbourhoods: the seam column mixes both, hence not exactly 0)
+        assert objective(pieced)["style"] < 0.02 * objective(swapped)["style"]
+
+
+def test_pixels_no_mask_covers_have_no_style_gradient():
+    cfg = _config(content_weight=0, tv_weight=0)
+    extractor, image, content = _extractor(), _image(0), _image(1)
+    top = torch.zeros(32, 32)
+    top[:8] = 1.0
+    objective = _regional(cfg, extractor, content, [_image(2)], [top])
+    x = image.clone().requires_grad_(True)
+    objective(x)["total"].backward()
+    # relu2_1's receptive field reaches 10 px below the region; farther down nothing pulls
+    assert x.grad[..., 20:, :].abs().max() == 0 and x.grad[..., :8, :].abs().max() > 0

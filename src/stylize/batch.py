@@ -173,6 +173,8 @@ def batch(
     on_item: Optional[Callable[[ItemResult], None]] = None,
     on_progress: Optional[Callable] = None,
     save: Optional[Callable] = None,
+    masks: Optional[Sequence] = None,
+    style_masks: Optional[Sequence] = None,
 ) -> Summary:
     """Stylize every item with one network; one item's failure does not stop the rest.
 
@@ -195,7 +197,8 @@ def batch(
                 stylizer = stylizer or Stylizer(config, max(len(i.styles) for i in items))
                 item.output.parent.mkdir(parents=True, exist_ok=True)
                 progress = None if on_progress is None else (lambda p, _item=item: on_progress(_item, p))
-                result = stylizer.run(item.content, item.styles, on_progress=progress)
+                result = stylizer.run(item.content, item.styles, on_progress=progress, masks=masks,
+                                      style_masks=style_masks)
                 save(result, item)
                 outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses)
             except Interrupted:

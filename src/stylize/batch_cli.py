@@ -12,13 +12,16 @@ import click
 from .batch import ItemResult, Summary, batch, expand, parse_shard, plan
 from .batch import shard as take_shard
 from .cli import ProgressBar, check_inputs
-from .config import BatchConfig, StylizeConfig
+from .config import BatchConfig, StylizeConfig, check_masks
 from .errors import BadInputError, cli_flag, opt
 
 
 def run_batch(content: str, styles: list[str], output: str, config: StylizeConfig, options: BatchConfig, *,
-              quiet: bool, grid: Optional[str], log: Optional[str], signals) -> int:
-    """Returns the exit code: 0 all done, 1 something failed, 130/143 interrupted."""
+              quiet: bool, grid: Optional[str], log: Optional[str], signals, masks=None, style_masks=None) -> int:
+    """Returns the exit code: 0 all done, 1 something failed, 130/143 interrupted.
+
+    ``masks``: the same for every content image (each must have the masks' shape).
+    """
     from .imageio import check_format, check_not_an_input, check_output
 
     check_format(options.format)  # fail now, not after the first image
@@ -34,7 +37,8 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
     if not (quiet or options.shard is None or "auto" not in options.shard):
         k, n = parse_shard(options.shard)
         click.echo(f"shard {k}/{n} (from the array job's environment)", err=True)
-    check_inputs([], style_files, config)  # every item needs the styles: a bad one fails the batch now
+    _check_masks(masks, style_masks, style_files, options)
+    check_inputs([], style_files, config, masks, style_masks)  # every item needs them: a bad one fails the batch now
     root = Path(content) if Path(content).is_dir() else None
     everything = plan(contents, style_files, out_dir, each_style=options.each_style, name=options.name,
                       ext=options.format, content_root=root)
@@ -42,7 +46,7 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
     reporter = _Reporter(len(items), quiet, log, config.save_every > 0)
     try:
         summary = batch(items, config, skip_existing=options.skip_existing, on_item=reporter.item,
-                        on_progress=reporter.step)
+                        on_progress=reporter.step, masks=masks, style_masks=style_masks)
     finally:
         reporter.close()
     if grid and not summary.interrupted:
@@ -54,6 +58,16 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
         return signals.code
     return 1 if failed else 0
 
+
+
+def _check_masks(masks, style_masks, style_files: list, options: BatchConfig) -> None:
+    """Masks go with the style images of one blend: one per style, not with --each-style."""
+    for given, option in ((masks, "masks"), (style_masks, "style_masks")):
+        if given is None:
+            continue
+        if options.each_style:
+            raise BadInputError(f"one per style image of a blend; not with {opt('each_style')}", option)
+        check_masks(option, given, len(style_files))  # (a folder's styles are taken in name order)
 
 def _check_out_dir(output: str, content: str, recursive: bool) -> Path:
     """The output folder: not a file, not an image name, not where a re-run would read it back."""

@@ -17,7 +17,7 @@ from typing import Optional
 import click
 
 from . import config as C
-from .config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, validate
+from .config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, check_masks, validate
 from .errors import Interrupted, StylizeError, cli_flag, one_line, opt, render
 
 
@@ -49,6 +49,13 @@ def _numbers(ctx, param, value):
         return tuple(float(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers") from None
+
+
+def _files(ctx, param, value):
+    """'a.png,b.png' -> ('a.png', 'b.png'); an empty entry (style masks: 'a.png,,c.png') -> None."""
+    if value is None:
+        return None
+    return tuple(v.strip() or None for v in value.split(","))
 
 
 def _layers(ctx, param, value):
@@ -105,6 +112,13 @@ D, B = DEFAULTS, BATCH_DEFAULTS
 @click.option("--tv-weight", type=float, default=D.tv_weight, show_default=True,
               help="Total variation: smooths high-frequency noise.")
 @click.option("--style-blend", callback=_numbers, help="Weights of several styles, e.g. 0.7,0.3 [default: equal]")
+@click.option("--style-loss", type=click.Choice(C.STYLE_LOSSES), default=D.style_loss, show_default=True,
+              help="The style statistic: gram (Gatys et al.) or wasserstein (feature mean and covariance).")
+@click.option("--masks", callback=_files, metavar="FILE,...",
+              help="One mask per STYLE, in order: where its style goes (white: here, black: not, grey:"
+                   " partly); pixels no mask covers keep the photo.")
+@click.option("--style-masks", callback=_files, metavar="FILE,...",
+              help="One mask per STYLE (empty: all of it): the part of each painting its style is taken from.")
 @click.option("--style-scale", type=float, default=D.style_scale, show_default=True,
               help="Style image long edge relative to the output's.")
 @click.option("--style-layers", callback=_layers, metavar="L[:W],...",
@@ -148,8 +162,8 @@ D, B = DEFAULTS, BATCH_DEFAULTS
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @click.version_option(package_name="stylize")
 @click.pass_context
-def main(ctx, content, styles, output, style_layers, quiet, grid, log, estimate, recursive, name, format,
-         each_style, skip_existing, shard, **options):
+def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, grid, log, estimate, recursive, name,
+         format, each_style, skip_existing, shard, **options):
     """Repaint the CONTENT photo in the style of one or more STYLE paintings.
 
     CONTENT may be a folder: every image in it is stylized into the output folder,
@@ -170,13 +184,15 @@ def main(ctx, content, styles, output, style_layers, quiet, grid, log, estimate,
             if estimate:
                 from .estimate_cli import print_estimate
 
-                return print_estimate(content, list(styles), config, batch_config if batch_mode else None)
+                return print_estimate(content, list(styles), config, batch_config if batch_mode else None,
+                                      len(masks or ()))
             if batch_mode:
                 from .batch_cli import run_batch
 
                 ctx.exit(run_batch(content, list(styles), output or "stylized", config, batch_config,
-                                   quiet=quiet, grid=grid, log=log, signals=signals))
-            _stylize(content, list(styles), output or "out.png", config, quiet, grid, signals)
+                                   quiet=quiet, grid=grid, log=log, signals=signals, masks=masks,
+                                   style_masks=style_masks))
+            _stylize(content, list(styles), output or "out.png", config, quiet, grid, signals, masks, style_masks)
         except StylizeError as e:
             click.echo(f"Error: {one_line(e, cli_flag)}", err=True)
             ctx.exit(e.exit_code)
@@ -199,7 +215,7 @@ class _Signals:
         signal.signal(signal.SIGTERM, self.previous)
 
 
-def check_inputs(contents: list, styles: list, config: StylizeConfig) -> None:
+def check_inputs(contents: list, styles: list, config: StylizeConfig, masks=None, style_masks=None) -> None:
     """Every input file exists and its header reads, before torch loads (Pillow only)."""
     from .imageio import image_size
 
@@ -207,27 +223,34 @@ def check_inputs(contents: list, styles: list, config: StylizeConfig) -> None:
         image_size(path, "content image", config.max_pixels)
     for path in styles:
         image_size(path, "style image", config.max_pixels)
+    for option, what in ((masks, "mask"), (style_masks, "style mask")):
+        for path in filter(None, option or ()):
+            image_size(path, what, config.max_pixels)
     if config.init not in ("content", "noise"):
         image_size(config.init, f"{opt('init')} image", config.max_pixels)
 
 
 def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
-             grid: Optional[str], signals: _Signals) -> None:
+             grid: Optional[str], signals: _Signals, masks=None, style_masks=None) -> None:
     from .imageio import check_not_an_input, check_output  # Pillow only: torch loads below
 
-    inputs = [content, *styles, None if config.init in ("content", "noise") else config.init]
+    inputs = [content, *styles, None if config.init in ("content", "noise") else config.init,
+              *(masks or ()), *(style_masks or ())]
     for path, what in ((output, "output"), (grid, f"{opt('grid')} sheet")):
         if path:
             check_output(path)  # before any work: a bad output path must not cost a whole run
             check_not_an_input(path, inputs, what)
-    check_inputs([content], styles, config)
+    for given, option in ((masks, "masks"), (style_masks, "style_masks")):
+        check_masks(option, given, len(styles))
+    check_inputs([content], styles, config, masks, style_masks)
     existed = Path(output).exists()
     from .engine import Stylizer
 
     started = time.perf_counter()
     bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
     try:
-        result = Stylizer(config, len(styles)).run(content, styles, on_progress=bar.update)
+        result = Stylizer(config, len(styles)).run(content, styles, on_progress=bar.update, masks=masks,
+                                                   style_masks=style_masks)
     except Interrupted as e:
         bar.close()
         _save_interrupted(e, Path(output), existed)
@@ -280,7 +303,7 @@ def _save_interrupted(e: Interrupted, output: Path, existed: bool) -> None:
 
 def clock(seconds: float) -> str:
     """'4:05', or '1:02:05' past an hour."""
-    minutes, seconds = divmod(int(seconds), 60)
+    minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
 
 

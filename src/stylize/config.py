@@ -20,6 +20,9 @@ POOLINGS = ("max", "avg")
 OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 PRECISIONS = ("auto", "fp32", "bf16")
+# gram: Gatys et al.'s Gram matrices; wasserstein: 2-Wasserstein distance between Gaussians
+# fitted to the features (mean and covariance), as crowsonkb/style-transfer-pytorch does.
+STYLE_LOSSES = ("gram", "wasserstein")
 # Named weight sources; anything else given to --weights is read as a file path.
 WEIGHT_SOURCES = ("bundled", "torchvision", "random")
 
@@ -60,6 +63,7 @@ class StylizeConfig:
     style_weight: float = 30.0
     tv_weight: float = 1.0
     style_blend: Optional[tuple[float, ...]] = None  # one weight per style image; equal if None
+    style_loss: str = "gram"  # the style statistic: gram | wasserstein
     style_scale: float = 1.0  # style image long edge relative to the output's
     style_layers: Optional[tuple[str, ...]] = None
     style_layer_weights: Optional[tuple[float, ...]] = None  # one per style layer; equal if None
@@ -125,7 +129,8 @@ def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
     Needs no torch (layer names come from layers.py), so a bad option fails at once.
     """
     for name, choices in (("model", MODELS), ("pooling", POOLINGS), ("optimizer", OPTIMIZERS),
-                          ("preserve_color", PRESERVE_COLORS), ("precision", PRECISIONS)):
+                          ("preserve_color", PRESERVE_COLORS), ("precision", PRECISIONS),
+                          ("style_loss", STYLE_LOSSES)):
         if getattr(config, name) not in choices:
             raise BadInputError(f"'{getattr(config, name)}' is not one of {', '.join(choices)}", name)
     cfg = config.resolved()
@@ -188,12 +193,22 @@ def _check_style_scale(cfg: StylizeConfig) -> None:
             "style_scale")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def check_masks(name: str, masks, n_styles: int) -> None:
+    """One mask per style image (``masks`` or ``style_masks``), or none at all."""
+    if masks is not None and len(masks) != n_styles:
+        raise BadInputError(f"{_plural(len(masks), 'mask')} for {_plural(n_styles, 'style image')};"
+                            " give one per style image, in the same order", name)
+
+
 def check_weights(name: str, weights, count: int, what: str) -> None:
     """One weight >= 0 per ``what``, with a positive sum."""
     if weights is None:
         return
     if len(weights) != count:
-        plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")  # noqa: E731
-        raise BadInputError(f"{plural(len(weights), 'weight')} for {plural(count, what)}; give one per {what}", name)
+        raise BadInputError(f"{_plural(len(weights), 'weight')} for {_plural(count, what)}; give one per {what}", name)
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise BadInputError(f"weights must be >= 0 with a positive sum (got {list(weights)})", name)

@@ -16,14 +16,15 @@ import torch
 from PIL import Image
 
 from .color import match_color
-from .config import DEFAULTS, StylizeConfig, check_weights, validate
+from .config import DEFAULTS, StylizeConfig, check_masks, check_weights, validate
 from .device import resolve_device, resolve_precision
 from .errors import BadInputError, RunError, opt
 from .features import build_extractor
-from .imageio import load_image, long_edge_dims, normalize, resize_long_edge, save_image, to_image, to_tensor
+from .imageio import (load_image, load_mask, long_edge_dims, mask_of, mask_tensor, normalize, resize_long_edge,
+                      save_image, to_image, to_tensor)
 from .layers import min_input_size
 from .memory import budget, compact, describe
-from .objective import Objective, style_grams
+from .objective import Objective, Region, normalise_masks, style_moments, style_targets
 from .optimize import Loop, Progress, finalize, initial_image, upsample
 from .plan import RunPlan, plan_run
 from .weights import load_weights
@@ -45,12 +46,13 @@ class Result:
     notices: list[str] = field(default_factory=list)  # e.g. a fallback to fp32
     content: str = "(image)"  # file names, or "(image)" for in-memory images
     styles: list[str] = field(default_factory=list)
+    masks: Optional[dict[str, list]] = None  # {"masks": names, "style_masks": names or None} when given
 
     def settings(self, **extra) -> dict:
         """Everything needed to make this image again, as JSON-ready values."""
         from . import __version__
 
-        return {"version": __version__, "content": self.content, "styles": self.styles,
+        return {"version": __version__, "content": self.content, "styles": self.styles, **(self.masks or {}),
                 "config": self.config.to_dict(), "steps": self.steps, "losses": self.losses, **extra}
 
     def save(self, path: Union[str, os.PathLike], **extra) -> None:
@@ -67,9 +69,16 @@ def stylize(
     *,
     config: StylizeConfig = DEFAULTS,
     on_progress: Optional[Callable[[Progress], None]] = None,
+    masks: Optional[Sequence[ImageLike]] = None,
+    style_masks: Optional[Sequence[Optional[ImageLike]]] = None,
 ) -> Image.Image:
-    """Repaint ``content`` in the style of ``styles`` (paths or PIL images); returns a PIL image."""
-    return run(content, styles, config=config, on_progress=on_progress).image
+    """Repaint ``content`` in the style of ``styles`` (paths or PIL images); returns a PIL image.
+
+    ``masks``: one per style image, where on the content it goes (white: here, black: not;
+    pixels no mask covers keep the photo). ``style_masks``: one per style image (or None),
+    the part of the painting its style is taken from.
+    """
+    return run(content, styles, config=config, on_progress=on_progress, masks=masks, style_masks=style_masks).image
 
 
 def run(
@@ -78,10 +87,13 @@ def run(
     *,
     config: StylizeConfig = DEFAULTS,
     on_progress: Optional[Callable[[Progress], None]] = None,
+    masks: Optional[Sequence[ImageLike]] = None,
+    style_masks: Optional[Sequence[Optional[ImageLike]]] = None,
 ) -> Result:
     """Like :func:`stylize`, but returns the final losses, timing and resolved config too."""
     styles = _as_list(styles)
-    return Stylizer(config, len(styles)).run(content, styles, on_progress=on_progress)
+    return Stylizer(config, len(styles)).run(content, styles, on_progress=on_progress, masks=masks,
+                                             style_masks=style_masks)
 
 
 def _as_list(styles) -> list:
@@ -95,8 +107,8 @@ def _name(image: ImageLike) -> str:
 class Stylizer:
     """A validated config with its network loaded once, for stylizing many images.
 
-    Style targets (blended Gram matrices) are cached per style set, so a batch pays for
-    the network and each style once, not once per content image.
+    Style moments are cached per style file and scale, so a batch pays for the network and
+    each style once, not once per content image.
     """
 
     def __init__(self, config: StylizeConfig = DEFAULTS, n_styles: int = 1):
@@ -111,24 +123,44 @@ class Stylizer:
             # channels_last: oneDNN's and cuDNN's native layout. On the CPU it made an iteration
             # 6-9% faster (fp32 and bf16, 256 and 512 px), most of it in max-pooling (13x faster).
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
-        self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
+        self._moments: dict[tuple, dict] = {}  # per style file and scale
 
     def style_targets(self, styles: Sequence[ImageLike], content_t: torch.Tensor, size: int,
                       tile: Optional[int] = None) -> dict:
-        """{layer: blended Gram target} for a scale; cached unless the style is recoloured per content.
+        """{layer: target} of the styles blended by ``style_blend``, for a scale.
 
-        ``tile``: sum the Gram matrices tile by tile (the same targets, in bounded memory).
+        ``tile``: take the moments tile by tile (the same targets, in bounded memory).
+        """
+        moments = [self.style_moments(s, content_t, size, tile) for s in styles]
+        return style_targets(moments, self.cfg, self.cfg.style_blend)
+
+    def style_moments(self, style: ImageLike, content_t: torch.Tensor, size: int, tile: Optional[int] = None,
+                      mask: Optional["Mask"] = None) -> dict:
+        """{layer: (mean, second moment)} of one style image (within ``mask``) at a scale.
+
+        Cached per file, mask file and scale, unless the style is recoloured for each content.
         """
         # Files are cached by path; in-memory PIL images (unhashable, mutable) are not cached.
-        cacheable = self.cfg.preserve_color != "histogram" and not any(isinstance(s, Image.Image) for s in styles)
-        key = (size, *map(os.fspath, styles)) if cacheable else None
-        cached = self._targets.get(key)
+        cacheable = (self.cfg.preserve_color != "histogram" and not isinstance(style, Image.Image)
+                     and (mask is None or mask.name is not None))
+        key = (size, os.fspath(style), mask and mask.name) if cacheable else None
+        cached = self._moments.get(key)
         if cached is None:
-            style_ts = [_style_tensor(s, self.cfg, size, content_t) for s in styles]
-            cached = style_grams(self.extractor, style_ts, self.cfg, tile)
+            style_t = _style_tensor(style, self.cfg, size, content_t)
+            weights = None if mask is None else mask.at(style_t).to(style_t.device)
+            cached = style_moments(self.extractor, style_t, self.cfg, tile, weights)
             if cacheable:
-                self._targets[key] = cached
+                self._moments[key] = cached
         return cached
+
+    def regions(self, styles: Sequence[ImageLike], content_t: torch.Tensor, size: int, tile: Optional[int],
+                masks: Optional[list["Mask"]], style_masks: list[Optional["Mask"]]) -> Union[dict, list[Region]]:
+        """The style side of a scale's objective: the blend everywhere, or one Region per mask."""
+        moments = [self.style_moments(s, content_t, size, tile, m) for s, m in zip(styles, style_masks)]
+        if masks is None:
+            return style_targets(moments, self.cfg, self.cfg.style_blend)
+        weights = normalise_masks([m.at(content_t).to(content_t.device) for m in masks])
+        return [Region(style_targets([m], self.cfg), w) for m, w in zip(moments, weights)]
 
     def seconds_per_pixel(self, side: int = 256) -> float:
         """One forward + backward of the objective per pixel, timed on this device at ``side`` px.
@@ -136,8 +168,8 @@ class Stylizer:
         The time model of plan.py scales it by each scale's pixels: measured, not assumed.
         """
         image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
-        objective = Objective(self.extractor, image, style_grams(self.extractor, [image], self.cfg), self.cfg,
-                              bf16=self.precision == "bf16")
+        targets = style_targets([style_moments(self.extractor, image, self.cfg)], self.cfg)
+        objective = Objective(self.extractor, image, targets, self.cfg, bf16=self.precision == "bf16")
         objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
         _sync(self.device)
         started = time.perf_counter()
@@ -146,29 +178,41 @@ class Stylizer:
         _sync(self.device)
         return (time.perf_counter() - started) / 2 / side**2
 
-    def plan(self, photo_size: tuple[int, int]) -> RunPlan:
+    def plan(self, photo_size: tuple[int, int], masks: int = 0) -> RunPlan:
         """Every scale's plan (whole or tiled, history, peak memory) for a photo of (w, h) px."""
-        return plan_run(self.cfg, photo_size, self.precision, self.device, budget(self.cfg, self.device))
+        return plan_run(self.cfg, photo_size, self.precision, self.device, budget(self.cfg, self.device),
+                        masks=masks)
 
-    def plan_anyway(self, photo_size: tuple[int, int]) -> RunPlan:
+    def plan_anyway(self, photo_size: tuple[int, int], masks: int = 0) -> RunPlan:
         """The smallest plan even where it does not fit (what ``force`` would run)."""
         return plan_run(replace(self.cfg, force=True), photo_size, self.precision, self.device,
-                        budget(self.cfg, self.device))
+                        budget(self.cfg, self.device), masks=masks)
 
-    def run(self, content: ImageLike, styles, on_progress=None) -> Result:
-        """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far."""
+    def run(self, content: ImageLike, styles, on_progress=None, masks: Optional[Sequence[ImageLike]] = None,
+            style_masks: Optional[Sequence[Optional[ImageLike]]] = None) -> Result:
+        """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far.
+
+        ``masks``/``style_masks``: see :func:`stylize`.
+        """
         cfg, styles = self.cfg, _as_list(styles)
         check_weights("style_blend", cfg.style_blend, len(styles), "style image")
         torch.manual_seed(cfg.seed)
         photo = _open(content, "content image", cfg.max_pixels)
         width, height = long_edge_dims(photo.size, cfg.size)
         _check_min_size(cfg, (width, height), content)
-        plan = self.plan(photo.size)
+        regional = _masks(masks, styles, "masks", cfg, {None: (content, photo.size)})
+        shapes = {i: (s, _open(s, "style image", cfg.max_pixels).size) for i, s in enumerate(styles)} if style_masks else {}
+        own = _masks(style_masks, styles, "style_masks", cfg, shapes) or [None] * len(styles)
+        plan = self.plan(photo.size, len(regional or ()))
+        names = None if masks is None and style_masks is None else {
+            "masks": [m.label for m in regional] if regional else None,
+            "style_masks": [m and m.label for m in own] if style_masks else None}
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
             return Result(to_image(image), losses, loop.steps, time.perf_counter() - loop.start, used,
-                          str(self.device), loop.precision, list(loop.notices), _name(content), list(map(_name, styles)))
+                          str(self.device), loop.precision, list(loop.notices), _name(content),
+                          list(map(_name, styles)), names)
 
         loop = Loop(cfg, plan.scales, on_progress, self.precision, (height, width), package)
         try:
@@ -178,8 +222,8 @@ class Stylizer:
                 content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
                 x = initial_image(cfg, content_t) if loop.good is None else upsample(loop.good, content_t)
                 tile = scale.tiles.tile if scale.tiled else None
-                targets = self.style_targets(styles, content_t, scale.size, tile)
-                objective = Objective(self.extractor, content_t, targets, cfg, plan=scale.tiles)
+                style = self.regions(styles, content_t, scale.size, tile, regional, own)
+                objective = Objective(self.extractor, content_t, style, cfg, plan=scale.tiles)
                 loop.optimize(objective, x, content_t, scale)
             losses = loop.final_losses(objective)
             return package(finalize(loop.good, cfg, content_t), losses, loop)
@@ -195,6 +239,49 @@ class Stylizer:
         lower = int(plan.peak * 0.7)
         return (f"out of memory on {self.device} at {width}x{height} px (the plan expected {describe(plan.peak)});"
                 f" a lower {opt('max_memory')} makes the plan tile more, e.g. {opt('max_memory')} {compact(lower)}")
+
+
+@dataclass
+class Mask:
+    """A loaded mask: ``at(x)`` gives its weights at x's size; ``name``: its file (None: in memory)."""
+
+    image: Image.Image
+    name: Optional[str]
+
+    @property
+    def label(self) -> str:
+        return self.name or "(image)"
+
+    def at(self, x: torch.Tensor) -> torch.Tensor:
+        return mask_tensor(self.image, x.shape[-1], x.shape[-2])
+
+
+def _masks(given: Optional[Sequence], styles: list, option: str, cfg: StylizeConfig,
+           shapes: dict) -> Optional[list[Optional[Mask]]]:
+    """Load ``given`` masks, one per style image, each the shape of the image it covers.
+
+    ``shapes``: {style index, or None for all: (the image, its (w, h))}. Entries may be None
+    for style masks only (that style is taken whole).
+    """
+    if given is None:
+        return None
+    given = list(given)
+    check_masks(option, given, len(styles))
+    out = []
+    for i, source in enumerate(given):
+        if source is None and option == "style_masks":
+            out.append(None)
+            continue
+        what = "mask" if option == "masks" else "style mask"
+        image = mask_of(source) if isinstance(source, Image.Image) else load_mask(source, what, cfg.max_pixels)
+        covered, (w, h) = shapes[None if None in shapes else i]
+        if abs(image.width / image.height - w / h) > 0.01 * w / h + 1 / min(image.size):
+            raise BadInputError(
+                f"{what} {_quoted(source)} is {image.width}x{image.height} px but the image it covers,"
+                f" {_quoted(covered)}, is {w}x{h} px: a mask is resized to its image, so their shapes must match",
+                option)
+        out.append(Mask(image, None if isinstance(source, Image.Image) else os.fspath(source)))
+    return out
 
 
 def _sync(device: torch.device) -> None:

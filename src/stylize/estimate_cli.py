@@ -16,9 +16,10 @@ from .config import BatchConfig, StylizeConfig, validate
 from .errors import BadInputError, StylizeError, cli_flag, one_line
 
 
-def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch: Optional[BatchConfig]) -> None:
-    """A line per scale, then the verdict: fits or not, and about how long."""
-    from .cli import check_inputs
+def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch: Optional[BatchConfig],
+                   masks: int = 0) -> None:
+    """A line per scale, then the verdict: fits or not, and about how long (``masks``: regional masks)."""
+    from .cli import check_inputs, clock
     from .imageio import image_size, long_edge_dims
 
     cfg = validate(config, len(styles))
@@ -37,10 +38,10 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     stylizer = Stylizer(replace(cfg, weights="random"), len(styles))
     allowed = budget(cfg, stylizer.device)
     try:
-        plan = stylizer.plan(sizes[largest])
+        plan = stylizer.plan(sizes[largest], masks)
         fits = True
     except BadInputError:
-        plan, fits = stylizer.plan_anyway(sizes[largest]), False
+        plan, fits = stylizer.plan_anyway(sizes[largest], masks), False
     rate = stylizer.seconds_per_pixel()
     what = f"{content}: {width}x{height} px"
     if batch is not None:
@@ -50,18 +51,12 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     click.echo(f"{what}, {cfg.model} {stylizer.precision} on {stylizer.device}, {describe(allowed)} allowed ({limit}):")
     for scale in plan.scales:
         click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<34}"
-                   f" history {scale.history:<4} {describe(scale.peak):>9}  {_clock(scale.work * rate):>8}")
+                   f" history {scale.history:<4} {describe(scale.peak):>9}  {clock(scale.work * rate):>8}")
     verdict = "fits" if fits else (f"does not fit; lower {cli_flag('size')}, raise {cli_flag('max_memory')}"
                                    f" or pass {cli_flag('force')}")
-    click.echo(f"peak about {describe(plan.peak)} of memory: {verdict}; about {_clock(plan.seconds(rate))} of"
+    click.echo(f"peak about {describe(plan.peak)} of memory: {verdict}; about {clock(plan.seconds(rate))} of"
                f" optimization in all (the speed measured on this device: a 256 px evaluation in"
                f" {rate * 256 * 256:.2f} s)")
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def _area(dims: tuple[int, int]) -> int:

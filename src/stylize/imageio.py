@@ -46,6 +46,29 @@ def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = M
             raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
 
 
+def load_mask(path: str | os.PathLike, what: str = "mask", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open ``path`` as a mask (mode L: white = 1, black = 0) or raise BadInputError naming the file."""
+    with _opened(path, what, max_pixels) as (im, where):
+        try:
+            im.load()
+            return mask_of(im)
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
+
+
+def mask_of(im: Image.Image) -> Image.Image:
+    """Any Pillow image -> an upright greyscale mask. Transparency counts as black: a region
+    painted on an empty layer is the painted part (images are composited on white instead)."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in _ALPHA_MODES:
+        rgba = im.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("L")
+    return _to_rgb(im).convert("L")
+
+
 def image_size(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     """(width, height) as displayed (EXIF rotation counted), from the header alone: no decoding.
 
@@ -160,6 +183,14 @@ def to_tensor(im: Image.Image) -> "torch.Tensor":
     from torchvision.transforms.functional import pil_to_tensor
 
     return pil_to_tensor(im).float().div_(255).unsqueeze(0).contiguous()
+
+
+def mask_tensor(mask: Image.Image, width: int, height: int) -> "torch.Tensor":
+    """A mask resized (area-averaged, so soft edges stay soft) to (height, width) weights in [0, 1]."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    resized = mask.resize((width, height), Image.Resampling.BOX if mask.width >= width else Image.Resampling.BILINEAR)
+    return pil_to_tensor(resized).float().div_(255)[0]
 
 
 def to_image(x: "torch.Tensor") -> Image.Image:

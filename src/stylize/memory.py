@@ -75,13 +75,15 @@ def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
     return 2 * largest * 4
 
 
-def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool) -> int:
+def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool, masks: int = 0) -> int:
     """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target (and a tiled run's slack)."""
     image = 3 * height * width * 4
     copies = IMAGE_COPIES[cfg.optimizer] + (2 * pairs if cfg.optimizer == "lbfgs" else 0) + (1 if tiled else 0)
     channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
     content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
-    return copies * image + content + (TILED_OVERHEAD if tiled else 0)
+    # A regional mask: its weights at the image's size, normalised, and pooled to each layer (< 1/3 more).
+    regions = masks * height * width * 4 * 2
+    return copies * image + content + regions + (TILED_OVERHEAD if tiled else 0)
 
 
 def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:

@@ -12,13 +12,15 @@ say which of its positions a crop is responsible for: that is the crop's ``Windo
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import StylizeConfig
 from .layers import halo, stride
-from .losses import blend_grams, gram_sum, relative_mse
+from .losses import STYLE_DISTANCES, blend_targets, moment_sums, normalised
 from .tiling import OnTile, TilePlan, Window, accumulate, feature_map, plan_tiles, value_and_grad, whole
 
 Stats = dict[str, torch.Tensor]
@@ -47,26 +49,45 @@ class ContentTerm(nn.Module):
         return self.weight * self.scale * stats["sq"]
 
 
-class GramTerm(nn.Module):
-    """Relative squared error between a layer's Gram matrix and the style's (Gatys et al.'s style loss)."""
+class StyleTerm(nn.Module):
+    """A style statistic at one layer: a distance between the features' moments and the style's.
+
+    ``distance``: "gram" (Gatys et al.: second raw moments) or "wasserstein" (Gaussians fitted
+    to the features, as in crowsonkb/style-transfer-pytorch). ``region``: the weight of each
+    position of the whole image's map at this layer (regional style), None for everywhere.
+    A region's moments are its own (divided by its weight), so a small sky is not diluted by
+    the ground; its loss is then scaled by its share of the positions, so each pixel pulls as
+    hard as in a run without masks, whatever the size of its region.
+    """
 
     name = "style"
 
-    def __init__(self, layer: str, target: torch.Tensor, stride: int, weight: float):
+    def __init__(self, layer: str, target: dict, stride: int, weight: float, distance: str = "gram",
+                 region: torch.Tensor | None = None):
         super().__init__()
-        self.layer, self.stride, self.weight = layer, stride, weight
-        self.register_buffer("target", target.detach())  # (1, C, C), divided by C*H*W
+        self.layer, self.stride, self.weight, self.distance = layer, stride, weight, distance
+        self.keys = list(target)  # losses.style_target's tensors, fixed: buffers, so .to() moves them
+        for key, value in target.items():
+            self.register_buffer(f"target_{key}", torch.as_tensor(value).detach())
+        self.register_buffer("region", region)
+
+    @property
+    def target(self) -> dict[str, torch.Tensor]:
+        return {key: getattr(self, f"target_{key}") for key in self.keys}
 
     def statistics(self, features: dict, image: torch.Tensor, window: Window) -> Stats:
         f = features[self.layer]
         rows, cols = window.inside(self.stride, f.shape[-2:])
-        inside = f[..., rows, cols]
-        count = inside.shape[-2] * inside.shape[-1]
-        return {"gram": gram_sum(inside), "count": torch.tensor(float(count), device=f.device)}
+        weights = None
+        if self.region is not None:
+            trows, tcols = window.inside_whole(self.stride, f.shape[-2:])
+            weights = self.region[trows, tcols]
+        return moment_sums(f[..., rows, cols], weights)
 
     def loss(self, stats: Stats) -> torch.Tensor:
-        channels = stats["gram"].shape[-1]
-        return self.weight * relative_mse(stats["gram"] / (channels * stats["count"]), self.target)
+        mean, srm = normalised(stats)
+        share = 1.0 if self.region is None else stats["count"] / stats["positions"]
+        return self.weight * share * STYLE_DISTANCES[self.distance](mean, srm, self.target)
 
 
 class TVTerm(nn.Module):
@@ -94,35 +115,72 @@ class TVTerm(nn.Module):
         return self.weight * (stats["dx"] / stats["nx"].clamp_min(1) + stats["dy"] / stats["ny"].clamp_min(1))
 
 
-def style_grams(extractor: nn.Module, styles: list[torch.Tensor], cfg: StylizeConfig,
-                tile: int | None = None) -> dict[str, torch.Tensor]:
-    """{style layer: Gram target}, several styles blended by ``cfg.style_blend``.
+@dataclass
+class Region:
+    """Where a style goes: its targets ({style layer: losses.style_target}) and a mask.
 
-    With ``tile`` each style image's Gram sums are taken tile by tile: the same targets,
-    with the memory of one tile's forward pass.
+    ``mask``: (H, W) weights in [0, 1] at the content's size at this scale; None: everywhere.
     """
-    grams = [_grams(extractor, style, cfg, tile) for style in styles]
-    blend = list(cfg.style_blend or [1.0] * len(styles))
-    return {layer: blend_grams([g[layer] for g in grams], blend) for layer in cfg.style_layers}
+
+    targets: dict[str, dict]
+    mask: torch.Tensor | None = None
 
 
-def _grams(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig, tile: int | None) -> dict:
+def normalise_masks(masks: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Where masks overlap they share the pixel (weights summing to 1); elsewhere they are kept as
+    drawn, so a pixel no mask covers gets no style at all, only the content and TV terms."""
+    total = torch.stack(masks).sum(0).clamp_min(1.0)
+    return [m / total for m in masks]
+
+
+def pool_mask(mask: torch.Tensor, stride: int) -> torch.Tensor:
+    """(H, W) weights -> a layer's map at total ``stride``: each position gets the mean weight of
+    the stride x stride block of pixels it sits over, the way pooling shrinks the image. Soft
+    edges stay soft and a region's weight is its area; a position straddling a border counts
+    for both regions in proportion. (ceil: ResNet's padded maps round up; VGG's floor drops
+    the last partial block, which the window's slicing leaves out.)
+    """
+    if stride == 1:
+        return mask
+    return F.avg_pool2d(mask[None, None], stride, stride, ceil_mode=True)[0, 0]
+
+
+def style_moments(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig, tile: int | None = None,
+                  mask: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{style layer: (mean, second raw moment)} of one style image's features (in its ``mask``).
+
+    With ``tile`` the sums are taken tile by tile: the same moments, with the memory of one
+    tile's forward pass.
+    """
     layers = list(cfg.style_layers)
     strides = [stride(cfg.model, layer) for layer in layers]
     h, w = style.shape[-2:]
     plan = plan_tiles(h, w, tile, halo(cfg.model, layers), max(strides)) if tile else whole(h, w)
+    pooled = [None if mask is None else pool_mask(mask, s) for s in strides]
 
     def statistics(crop: torch.Tensor, window: Window) -> list[Stats]:
         features = extractor(crop)
         out = []
-        for layer, s in zip(layers, strides):
-            rows, cols = window.inside(s, features[layer].shape[-2:])
-            inside = features[layer][..., rows, cols]
-            out.append({"gram": gram_sum(inside), "count": torch.tensor(float(inside.shape[-2] * inside.shape[-1]))})
+        for layer, s, region in zip(layers, strides, pooled):
+            f = features[layer]
+            f = f.to(torch.promote_types(f.dtype, torch.float32))  # bf16 -> fp32; fp64 (tests) stays
+            rows, cols = window.inside(s, f.shape[-2:])
+            weights = None
+            if region is not None:
+                trows, tcols = window.inside_whole(s, f.shape[-2:])
+                weights = region[trows, tcols]
+            out.append(moment_sums(f[..., rows, cols], weights))
         return out
 
     summed = accumulate(statistics, style, plan)
-    return {layer: s["gram"] / (s["gram"].shape[-1] * s["count"].to(s["gram"])) for layer, s in zip(layers, summed)}
+    return {layer: normalised(sums) for layer, sums in zip(layers, summed)}
+
+
+def style_targets(moments: list[dict], cfg: StylizeConfig, blend: list[float] | None = None) -> dict[str, dict]:
+    """{style layer: target} of one or several styles' moments, blended linearly (mean, E[f f^T])."""
+    blend = list(blend or [1.0] * len(moments))
+    return {layer: blend_targets([{"mean": m[layer][0], "srm": m[layer][1]} for m in moments], blend)
+            for layer in cfg.style_layers}
 
 
 class Objective(nn.Module):
@@ -133,13 +191,14 @@ class Objective(nn.Module):
     statistic, so losses, targets, the image and the optimizer state never lose precision.
     """
 
-    def __init__(self, extractor: nn.Module, content: torch.Tensor, style_targets: dict, cfg: StylizeConfig,
+    def __init__(self, extractor: nn.Module, content: torch.Tensor, style: dict | list[Region], cfg: StylizeConfig,
                  bf16: bool = False, plan: TilePlan | None = None):
+        """``style``: {style layer: target} for one style everywhere, or Regions, one per mask."""
         super().__init__()
         self.extractor, self.cfg, self.bf16 = extractor, cfg, False
         weight = next(extractor.parameters())
         self.channels_last = weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last)
-        self.targets = style_targets
+        self.regions = [Region(style)] if isinstance(style, dict) else list(style)
         # In fp32, whatever precision the image's passes will run in; by tiles if the image is.
         self.plan = plan  # None: the whole image at once
         content_target = feature_map(self.features, content, self._plan(content), cfg.content_layer,
@@ -150,10 +209,18 @@ class Objective(nn.Module):
         model = cfg.model
         self.terms = nn.ModuleList([
             ContentTerm(cfg.content_layer, content_target, stride(model, cfg.content_layer), cfg.content_weight),
-            *(GramTerm(layer, style_targets[layer], stride(model, layer), cfg.style_weight * w)
-              for layer, w in zip(cfg.style_layers, self.layer_weights)),
+            *self._style_terms(cfg),
             TVTerm(cfg.tv_weight),
         ])
+
+    def _style_terms(self, cfg: StylizeConfig) -> list[StyleTerm]:
+        terms = []
+        for region in self.regions:
+            for layer, w in zip(cfg.style_layers, self.layer_weights):
+                s = stride(cfg.model, layer)
+                pooled = None if region.mask is None else pool_mask(region.mask, s)
+                terms.append(StyleTerm(layer, region.targets[layer], s, cfg.style_weight * w, cfg.style_loss, pooled))
+        return terms
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.channels_last:  # the network's layout (see Stylizer); gradients come back to image's

@@ -94,7 +94,7 @@ class RunPlan:
 
 
 def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device: torch.device, budget: int,
-             loaded: bool = True) -> RunPlan:
+             loaded: bool = True, masks: int = 0) -> RunPlan:
     """Every scale's plan for a photo of ``photo`` = (w, h) px, within ``budget`` bytes.
 
     Raises BadInputError when some scale fits no plan, naming the memory it needs at least
@@ -110,7 +110,7 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
         w, h = long_edge_dims(photo, size)
         if size != cfg.size and min(w, h) < need:
             continue  # a coarse scale too small for the network is left out
-        scale = _fit(cfg, size, w, h, iterations, precision, fixed, budget, device.type == "cpu")
+        scale = _fit(cfg, size, w, h, iterations, precision, fixed, budget, device.type == "cpu", masks)
         if scale.peak > budget and not cfg.force:
             raise BadInputError(
                 f"{opt('size')} {cfg.size}: at {w}x{h} px the smallest plan ({scale.how}, history {scale.history})"
@@ -132,7 +132,7 @@ def _work(tiles: TilePlan, iterations: int, cpu: bool) -> float:
 
 
 def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
-         budget: int, cpu: bool) -> ScalePlan:
+         budget: int, cpu: bool, masks: int = 0) -> ScalePlan:
     """The best plan for one scale that fits, or the smallest one there is (which does not)."""
     layers = [*cfg.style_layers, cfg.content_layer]
     step = max(stride(cfg.model, layer) for layer in layers)
@@ -143,7 +143,7 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         pairs = min(history, iterations)
         ch, cw = tiles.largest_crop
         side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
-        peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled) + max(
+        peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(
             network_bytes(cfg, ch, cw, precision), style_pass_bytes(cfg, side, side))
         return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations, cpu))
 
