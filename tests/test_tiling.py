@@ -134,3 +134,25 @@ def test_regional_and_wasserstein_terms_tile_exactly(model_case, style_loss):
         assert torch.allclose(losses_tiled[name], losses_whole[name], rtol=1e-9, atol=1e-12), name
     # (1e-8: Wasserstein's eigenvalues carry a little more rounding than Gram's sums)
     assert (grad_tiled - grad_whole).norm() / grad_whole.norm() < 1e-8
+
+
+def test_replicate_padding_tiles_exactly():
+    # The first convolution pads each crop's border: inside the image that border is the halo's
+    # edge, out of every owned position's reach, so tiles stay exact.
+    model, style_layers, content_layer, size, tile = CASES["vgg19-shallow"]
+    cfg = validate(StylizeConfig(style_layers=style_layers, content_layer=content_layer, weights="random",
+                                 padding="replicate"), 1)
+    extractor = build_extractor(model, load_weights(model, "random"), [*style_layers, content_layer],
+                                padding="replicate").double()
+    style = _image(64, 64, seed=2).double()
+    objective = Objective(extractor, _image(*size, seed=1).double(),
+                          style_targets([style_moments(extractor, style, cfg)], cfg), cfg)
+    x = _image(*size, seed=3).double()
+    plan = plan_tiles(*size, tile, halo(model, [*style_layers, content_layer]), 4)
+    _, grad_whole = value_and_grad(objective, x, whole(*size))
+    _, grad_tiled = value_and_grad(objective, x, plan)
+    assert (grad_tiled - grad_whole).norm() / grad_whole.norm() < 1e-9
+    zeros = build_extractor(model, load_weights(model, "random"), ["relu1_1"]).double()
+    with torch.no_grad():  # and it does change the border: the first row's features differ
+        assert not torch.allclose(zeros(x)["relu1_1"][..., 0, :], extractor(x)["relu1_1"][..., 0, :])
+        assert torch.allclose(zeros(x)["relu1_1"][..., 5:-5, 5:-5], extractor(x)["relu1_1"][..., 5:-5, 5:-5])

@@ -128,6 +128,8 @@ D, B = DEFAULTS, BATCH_DEFAULTS
 @click.option("--weights", metavar="bundled|torchvision|random|FILE",
               help="Weight source [default: bundled for vgg19 (offline), torchvision for the others]")
 @click.option("--pooling", type=click.Choice(C.POOLINGS), default=D.pooling, show_default=True)
+@click.option("--padding", type=click.Choice(C.PADDINGS), default=D.padding, show_default=True,
+              help="The first convolution's border: zeros, or replicate the edge pixels.")
 @click.option("--init", default=D.init, show_default=True, metavar="content|noise|PATH",
               help="Starting image.")
 @click.option("--optimizer", type=click.Choice(C.OPTIMIZERS), default=D.optimizer, show_default=True)

@@ -17,6 +17,9 @@ from .layers import check_layers
 
 MODELS = ("vgg19", "vgg16", "resnet50")
 POOLINGS = ("max", "avg")
+# How the first convolution pads the image's border: zeros (the networks' training), or by
+# repeating the edge pixels (crowsonkb's tool: fewer dark or bright seams along the border).
+PADDINGS = ("zeros", "replicate")
 OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -71,6 +74,7 @@ class StylizeConfig:
     model: str = "vgg19"
     weights: Optional[str] = None  # bundled | torchvision | random | a file path
     pooling: str = "max"
+    padding: str = "zeros"  # the first convolution's border: zeros | replicate
     init: str = "content"  # content | noise | a file path
     optimizer: str = "lbfgs"
     lr: Optional[float] = None
@@ -128,7 +132,7 @@ def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
 
     Needs no torch (layer names come from layers.py), so a bad option fails at once.
     """
-    for name, choices in (("model", MODELS), ("pooling", POOLINGS), ("optimizer", OPTIMIZERS),
+    for name, choices in (("model", MODELS), ("pooling", POOLINGS), ("padding", PADDINGS), ("optimizer", OPTIMIZERS),
                           ("preserve_color", PRESERVE_COLORS), ("precision", PRECISIONS),
                           ("style_loss", STYLE_LOSSES)):
         if getattr(config, name) not in choices:

@@ -117,7 +117,7 @@ class Stylizer:
         self.precision = resolve_precision(cfg.precision, self.device)
         self.cfg = cfg = replace(cfg, device=str(self.device))
         self.extractor = build_extractor(
-            cfg.model, load_weights(cfg.model, cfg.weights), _taps(cfg), cfg.pooling, cfg.seed
+            cfg.model, load_weights(cfg.model, cfg.weights), _taps(cfg), cfg.pooling, cfg.seed, cfg.padding
         ).to(self.device)
         if self.device.type in ("cpu", "cuda"):
             # channels_last: oneDNN's and cuDNN's native layout. On the CPU it made an iteration

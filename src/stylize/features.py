@@ -86,11 +86,17 @@ class FeatureExtractor(nn.Module):
 
 
 def build_extractor(
-    model: str, weights: Weights, layers: list[str], pooling: str = "max", seed: int = 0
+    model: str, weights: Weights, layers: list[str], pooling: str = "max", seed: int = 0, padding: str = "zeros"
 ) -> FeatureExtractor:
-    """A frozen extractor for ``layers``, truncated after the deepest of them."""
+    """A frozen extractor for ``layers``, truncated after the deepest of them.
+
+    ``padding``: "replicate" pads the image itself by repeating its edge (the first
+    convolution only: deeper ones pad features, which zero-padding was trained on).
+    """
     body, names, prefix = truncated_body(model, layers)
     _replace_modules(body, pooling)
+    if padding != "zeros":
+        next(m for m in body.modules() if isinstance(m, nn.Conv2d)).padding_mode = padding
     body = _materialize(body, weights, prefix, model, seed)
     extractor = FeatureExtractor(body, names, layers, Normalize(**weights.preprocess))
     return extractor.eval().requires_grad_(False)
