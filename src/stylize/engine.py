@@ -200,13 +200,8 @@ class Stylizer:
         photo = _open(content, "content image", cfg.max_pixels)
         width, height = long_edge_dims(photo.size, cfg.size)
         _check_min_size(cfg, (width, height), content)
-        regional = _masks(masks, styles, "masks", cfg, {None: (content, photo.size)})
-        shapes = {i: (s, _open(s, "style image", cfg.max_pixels).size) for i, s in enumerate(styles)} if style_masks else {}
-        own = _masks(style_masks, styles, "style_masks", cfg, shapes) or [None] * len(styles)
+        regional, own, names = _load_masks(cfg, content, photo.size, styles, masks, style_masks)
         plan = self.plan(photo.size, len(regional or ()))
-        names = None if masks is None and style_masks is None else {
-            "masks": [m.label for m in regional] if regional else None,
-            "style_masks": [m and m.label for m in own] if style_masks else None}
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
@@ -256,6 +251,18 @@ class Mask:
         return mask_tensor(self.image, x.shape[-1], x.shape[-2])
 
 
+def _load_masks(cfg: StylizeConfig, content: ImageLike, photo_size: tuple[int, int], styles: list, masks,
+                style_masks) -> tuple[Optional[list[Mask]], list[Optional[Mask]], Optional[dict]]:
+    """(regional masks or None, a style mask or None per style, their names for the settings)."""
+    regional = _masks(masks, styles, "masks", cfg, {None: (content, photo_size)})
+    shapes = {i: (s, _open(s, "style image", cfg.max_pixels).size) for i, s in enumerate(styles)} if style_masks else {}
+    own = _masks(style_masks, styles, "style_masks", cfg, shapes) or [None] * len(styles)
+    names = None if masks is None and style_masks is None else {
+        "masks": [m.label for m in regional] if regional else None,
+        "style_masks": [m and m.label for m in own] if style_masks else None}
+    return regional, own, names
+
+
 def _masks(given: Optional[Sequence], styles: list, option: str, cfg: StylizeConfig,
            shapes: dict) -> Optional[list[Optional[Mask]]]:
     """Load ``given`` masks, one per style image, each the shape of the image it covers.
@@ -270,8 +277,10 @@ def _masks(given: Optional[Sequence], styles: list, option: str, cfg: StylizeCon
     out = []
     for i, source in enumerate(given):
         if source is None and option == "style_masks":
-            out.append(None)
+            out.append(None)  # this style is taken whole
             continue
+        if source is None:
+            raise BadInputError(f"mask {i + 1} is empty; give a mask for each style image", option)
         what = "mask" if option == "masks" else "style mask"
         image = mask_of(source) if isinstance(source, Image.Image) else load_mask(source, what, cfg.max_pixels)
         covered, (w, h) = shapes[None if None in shapes else i]

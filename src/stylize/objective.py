@@ -76,13 +76,7 @@ class StyleTerm(nn.Module):
         return {key: getattr(self, f"target_{key}") for key in self.keys}
 
     def statistics(self, features: dict, image: torch.Tensor, window: Window) -> Stats:
-        f = features[self.layer]
-        rows, cols = window.inside(self.stride, f.shape[-2:])
-        weights = None
-        if self.region is not None:
-            trows, tcols = window.inside_whole(self.stride, f.shape[-2:])
-            weights = self.region[trows, tcols]
-        return moment_sums(f[..., rows, cols], weights)
+        return moment_sums(*owned(features[self.layer], window, self.stride, self.region))
 
     def loss(self, stats: Stats) -> torch.Tensor:
         mean, srm = normalised(stats)
@@ -113,6 +107,15 @@ class TVTerm(nn.Module):
 
     def loss(self, stats: Stats) -> torch.Tensor:
         return self.weight * (stats["dx"] / stats["nx"].clamp_min(1) + stats["dy"] / stats["ny"].clamp_min(1))
+
+
+def owned(f: torch.Tensor, window: Window, stride: int, region: torch.Tensor | None):
+    """The positions of a crop's map ``f`` that its window owns, and their region weights (or None)."""
+    rows, cols = window.inside(stride, f.shape[-2:])
+    if region is None:
+        return f[..., rows, cols], None
+    trows, tcols = window.inside_whole(stride, f.shape[-2:])
+    return f[..., rows, cols], region[trows, tcols]
 
 
 @dataclass
@@ -164,12 +167,7 @@ def style_moments(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig,
         for layer, s, region in zip(layers, strides, pooled):
             f = features[layer]
             f = f.to(torch.promote_types(f.dtype, torch.float32))  # bf16 -> fp32; fp64 (tests) stays
-            rows, cols = window.inside(s, f.shape[-2:])
-            weights = None
-            if region is not None:
-                trows, tcols = window.inside_whole(s, f.shape[-2:])
-                weights = region[trows, tcols]
-            out.append(moment_sums(f[..., rows, cols], weights))
+            out.append(moment_sums(*owned(f, window, s, region)))
         return out
 
     summed = accumulate(statistics, style, plan)

@@ -1,0 +1,121 @@
+"""Contact sheets to compare settings side by side: style statistic, padding, style weight.
+
+Each example pair (photo x painting) is stylized with every variant by the default
+command's code path; the sheet has one row per pair and one column per variant, each cell
+the final image, labelled with its time. A table gives, per run, the time, the final
+losses and how much of the photo survives, measured without the project's network: the
+SSIM of the output's luminance against the photo's (1: the photo's structure intact).
+
+    python benchmarks/compare_styles.py                                  # gram against wasserstein
+    python benchmarks/compare_styles.py --variants "gram" "replicate=padding:replicate"
+    python benchmarks/compare_styles.py --variants "sw30=style_weight:30" "sw10=style_weight:10" --size 256
+
+A variant is NAME or NAME=key:value,key:value with StylizeConfig fields (a bare name that
+is a --style-loss choice sets that). Sheets and a JSON record go to benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from stylize import StylizeConfig, run
+from stylize.config import STYLE_LOSSES
+from stylize.imageio import load_image, to_tensor
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# A portrait, an animal and an object, each with the painting the gallery gives it.
+PAIRS = [("astronaut.jpg", "the_scream.jpg"), ("chelsea.jpg", "starry_night.jpg"), ("coffee.jpg", "wave.jpg"),
+         ("chelsea.jpg", "shipwreck.jpg")]
+
+
+def variant(text: str, base: StylizeConfig) -> tuple[str, StylizeConfig]:
+    """'w2=style_loss:wasserstein,style_weight:10' -> ('w2', config)."""
+    name, _, spec = text.partition("=")
+    if not spec:
+        return name, replace(base, style_loss=name) if name in STYLE_LOSSES else base
+    types = {f.name: f.type for f in fields(StylizeConfig)}
+    changes = {}
+    for item in spec.split(","):
+        key, _, value = item.partition(":")
+        kind = types[key]
+        changes[key] = float(value) if "float" in str(kind) else int(value) if "int" in str(kind) else value
+    return name, replace(base, **changes)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM of two luminance images (1, 1, H, W) in [0, 1], 11 px Gaussian window (Wang et al. 2004)."""
+    x = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-x**2 / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2)[None, None]
+    mean = lambda t: F.conv2d(t, window)  # noqa: E731
+    ma, mb = mean(a), mean(b)
+    va, vb, cov = mean(a * a) - ma**2, mean(b * b) - mb**2, mean(a * b) - ma * mb
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+    return s.mean().item()
+
+
+def luminance(t: torch.Tensor) -> torch.Tensor:
+    return (0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]).unsqueeze(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--variants", nargs="+", default=["gram", "wasserstein"])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--pairs", type=int, default=len(PAIRS), help="the first N pairs")
+    ap.add_argument("--cell", type=int, default=256)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
+    ap.add_argument("--name", default="compare")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = StylizeConfig(size=args.size, device=args.device)
+    variants = [variant(v, base) for v in args.variants]
+    rows, records = [], []
+    print("| pair | variant | s | content | style | total | SSIM to the photo |\n|---|---|---|---|---|---|---|")
+    for content, style in PAIRS[: args.pairs]:
+        cells = []
+        for name, cfg in variants:
+            started = time.perf_counter()
+            result = run(EXAMPLES / content, EXAMPLES / style, config=cfg)
+            seconds = time.perf_counter() - started
+            photo = to_tensor(load_image(EXAMPLES / content).resize(result.image.size, Image.Resampling.LANCZOS))
+            kept = ssim(luminance(to_tensor(result.image)), luminance(photo))
+            pair = f"{Path(content).stem} x {Path(style).stem}"
+            losses = result.losses
+            print(f"| {pair} | {name} | {seconds:.1f} | {losses['content']:.3g} | {losses['style']:.3g} |"
+                  f" {losses['total']:.3g} | {kept:.3f} |", flush=True)
+            records.append({"pair": pair, "variant": name, "seconds": seconds, "losses": losses, "ssim": kept})
+            result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
+            cells.append((f"{name}: {seconds:.0f} s, SSIM {kept:.2f}", result.image))
+        rows.append((f"{content} x {style}", cells))
+    sheet(rows, args.cell).save(out / f"{args.name}_sheet.jpg", quality=90)
+    (out / f"{args.name}.json").write_text(json.dumps(records, indent=1))
+    print(f"\nsheet: {out / (args.name + '_sheet.jpg')}")
+
+
+def sheet(rows, cell: int) -> Image.Image:
+    """One row per pair, one column per variant, each cell ``cell`` px wide under a label."""
+    h = max(round(cell * im.height / im.width) for _, cells in rows for _, im in cells)
+    canvas = Image.new("RGB", (cell * len(rows[0][1]), (h + 14) * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, (pair, cells) in enumerate(rows):
+        for c, (label, im) in enumerate(cells):
+            scaled = im.resize((cell, round(cell * im.height / im.width)), Image.Resampling.LANCZOS)
+            canvas.paste(scaled, (c * cell, r * (h + 14) + 14))
+            draw.text((c * cell + 2, r * (h + 14) + 1), label if c else f"{pair} | {label}", fill="black")
+    return canvas
+
+
+if __name__ == "__main__":
+    main()
