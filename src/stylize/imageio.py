@@ -36,24 +36,20 @@ _SRGB = ImageCms.createProfile("sRGB")
 _SRGB_BYTES = (lambda b: b[:24] + bytes(12) + b[36:])(ImageCms.ImageCmsProfile(_SRGB).tobytes())
 
 
-def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open ``path`` as an sRGB image or raise BadInputError naming the file."""
+def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS,
+               convert: Callable[[Image.Image], Image.Image] | None = None) -> Image.Image:
+    """Open ``path`` as an sRGB image (or what ``convert`` makes of it) or raise BadInputError naming the file."""
     with _opened(path, what, max_pixels) as (im, where):
         try:
             im.load()  # decode now, so truncated data fails here rather than mid-run
-            return normalize(im)
+            return (convert or normalize)(im)
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
 
 
 def load_mask(path: str | os.PathLike, what: str = "mask", max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open ``path`` as a mask (mode L: white = 1, black = 0) or raise BadInputError naming the file."""
-    with _opened(path, what, max_pixels) as (im, where):
-        try:
-            im.load()
-            return mask_of(im)
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise BadInputError(f"{where}: image data is truncated or corrupt ({e})") from None
+    return load_image(path, what, max_pixels, convert=mask_of)
 
 
 def mask_of(im: Image.Image) -> Image.Image:
