@@ -55,14 +55,7 @@ def load_mask(path: str | os.PathLike, what: str = "mask", max_pixels: int = MAX
 def mask_of(im: Image.Image) -> Image.Image:
     """Any Pillow image -> an upright greyscale mask. Transparency counts as black: a region
     painted on an empty layer is the painted part (images are composited on white instead)."""
-    im = ImageOps.exif_transpose(im)
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in _ALPHA_MODES:
-        rgba = im.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(black, rgba).convert("L")
-    return _to_rgb(im).convert("L")
+    return _to_rgb(ImageOps.exif_transpose(im), background=(0, 0, 0)).convert("L")
 
 
 def image_size(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
@@ -143,13 +136,13 @@ def to_srgb(im: Image.Image) -> Image.Image:
         return im  # a broken profile: use the pixels as they are, like most viewers
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def _to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Any mode -> RGB; transparency composited on ``background``."""
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in _ALPHA_MODES:
         rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba).convert("RGB")
     if im.mode.startswith("I;16") or im.mode == "I":
         # 16-bit greys: a plain convert() would clip everything above 255 to white.
         im = im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
