@@ -136,8 +136,14 @@ def wasserstein_distance(mean: torch.Tensor, srm: torch.Tensor, target: dict[str
     return (w2 / target["scale"]).mean()
 
 
-def style_target(mean: torch.Tensor, srm: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A style's moments at one layer, with what the distances need of them precomputed once."""
+def style_target(mean: torch.Tensor, srm: torch.Tensor, distance: str = "wasserstein") -> dict[str, torch.Tensor]:
+    """A style's moments at one layer, with what ``distance`` needs of them precomputed once.
+
+    (Gram needs only the second moment; the covariance's square root, an eigendecomposition
+    of up to 512 x 512, is left out for it.)
+    """
+    if distance == "gram":
+        return {"mean": mean, "srm": srm}
     channels = mean.shape[-1]
     cov = covariance(mean, srm)
     eps = 1e-5 * torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1).mean().clamp_min(1e-12) / channels
@@ -149,12 +155,13 @@ def style_target(mean: torch.Tensor, srm: torch.Tensor) -> dict[str, torch.Tenso
             "scale": torch.diagonal(srm, dim1=-2, dim2=-1).sum(-1).clamp_min(1e-12)}
 
 
-def blend_targets(targets: list[dict[str, torch.Tensor]], blend: list[float]) -> dict[str, torch.Tensor]:
+def blend_targets(targets: list[dict[str, torch.Tensor]], blend: list[float],
+                  distance: str = "wasserstein") -> dict[str, torch.Tensor]:
     """Several styles' moments -> one target, linear in the mean and second raw moment."""
     total = sum(blend)
     mean = sum(t["mean"] * (w / total) for t, w in zip(targets, blend))
     srm = sum(t["srm"] * (w / total) for t, w in zip(targets, blend))
-    return style_target(mean, srm)
+    return style_target(mean, srm, distance)
 
 
 STYLE_DISTANCES = {"gram": gram_distance, "wasserstein": wasserstein_distance}

@@ -177,7 +177,7 @@ def style_moments(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig,
 def style_targets(moments: list[dict], cfg: StylizeConfig, blend: list[float] | None = None) -> dict[str, dict]:
     """{style layer: target} of one or several styles' moments, blended linearly (mean, E[f f^T])."""
     blend = list(blend or [1.0] * len(moments))
-    return {layer: blend_targets([{"mean": m[layer][0], "srm": m[layer][1]} for m in moments], blend)
+    return {layer: blend_targets([{"mean": m[layer][0], "srm": m[layer][1]} for m in moments], blend, cfg.style_loss)
             for layer in cfg.style_layers}
 
 
