@@ -169,7 +169,7 @@ def test_style_scale_sizes_the_style_image(cli, images, tmp_path, monkeypatch):
     seen = []
     moments = stylize.engine.style_moments
     monkeypatch.setattr(stylize.engine, "style_moments",
-                        lambda ex, style, cfg, tile: seen.append(max(style.shape[-2:])) or moments(ex, style, cfg, tile))
+                        lambda ex, style, *rest: seen.append(max(style.shape[-2:])) or moments(ex, style, *rest))
     assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--style-scale", "1.5").exit_code == 0
     assert seen == [48]  # 1.5 x the 32 px output
 

@@ -70,9 +70,9 @@ def test_a_histogram_run_optimizes_towards_the_recoloured_style(monkeypatch):
         matched.append((recolour(style, content), content))
         return matched[-1][0]
 
-    def recording(extractor, style, cfg, tile=None):
+    def recording(extractor, style, *rest):
         targets.append([style])
-        return moments(extractor, style, cfg, tile)
+        return moments(extractor, style, *rest)
 
     monkeypatch.setattr(stylize.engine, "match_color", counting)
     monkeypatch.setattr(stylize.engine, "style_moments", recording)
