@@ -47,28 +47,17 @@ def main() -> None:
         return worker(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"# {machine(args.device)}\n")
+    import torch
+
+    from bench import machine  # the same machine line as bench.py (benchmarks/ is on sys.path)
+
+    print(f"# {machine(args.device)}, torch {torch.__version__}\n")
     if not args.tiling_only:
         records = [spawn(args, size, None, f"size{size}") for size in map(int, args.sizes.split(","))]
         print(size_table(records))
     if not args.no_tiling:
         whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, 256, "tiled1024")
         print(tiling_table(whole, tiled))
-
-
-def machine(device: str) -> str:
-    import platform
-
-    import torch
-
-    from stylize.device import resolve_device
-
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)} (CUDA), torch {torch.__version__}"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def spawn(args, size: int, tile, name: str) -> dict:
