@@ -20,7 +20,7 @@ from .config import DEFAULTS, StylizeConfig, check_masks, check_weights, validat
 from .device import resolve_device, resolve_precision
 from .errors import BadInputError, RunError, opt
 from .features import build_extractor
-from .imageio import (load_image, load_mask, long_edge_dims, mask_of, mask_tensor, normalize, resize_long_edge,
+from .imageio import (image_size, load_image, load_mask, long_edge_dims, mask_of, mask_tensor, normalize, resize_long_edge,
                       save_image, to_image, to_tensor)
 from .layers import min_input_size
 from .memory import budget, compact, describe
@@ -255,7 +255,7 @@ def _load_masks(cfg: StylizeConfig, content: ImageLike, photo_size: tuple[int, i
                 style_masks) -> tuple[Optional[list[Mask]], list[Optional[Mask]], Optional[dict]]:
     """(regional masks or None, a style mask or None per style, their names for the settings)."""
     regional = _masks(masks, styles, "masks", cfg, {None: (content, photo_size)})
-    shapes = {i: (s, _open(s, "style image", cfg.max_pixels).size) for i, s in enumerate(styles)} if style_masks else {}
+    shapes = {i: (s, _size(s, "style image", cfg.max_pixels)) for i, s in enumerate(styles)} if style_masks else {}
     own = _masks(style_masks, styles, "style_masks", cfg, shapes) or [None] * len(styles)
     names = None if masks is None and style_masks is None else {
         "masks": [m.label for m in regional] if regional else None,
@@ -301,6 +301,11 @@ def _sync(device: torch.device) -> None:
 def _open(image: ImageLike, what: str, max_pixels: int) -> Image.Image:
     """A file through the guarded loader; an in-memory image through the same normalization."""
     return normalize(image) if isinstance(image, Image.Image) else load_image(image, what, max_pixels)
+
+
+def _size(image: ImageLike, what: str, max_pixels: int) -> tuple[int, int]:
+    """(w, h) as displayed: from a file's header alone (no decoding), or of an in-memory image."""
+    return normalize(image).size if isinstance(image, Image.Image) else image_size(image, what, max_pixels)
 
 
 def _taps(cfg: StylizeConfig) -> list[str]:
