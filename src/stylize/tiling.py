@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -85,11 +85,6 @@ class TilePlan:
     @property
     def tiled(self) -> bool:
         return len(self.windows) > 1
-
-    @property
-    def crop_pixels(self) -> int:
-        """Pixels the network sees per pass over the image, halos included."""
-        return sum((w.bottom - w.top) * (w.right - w.left) for w in self.windows)
 
     @property
     def largest_tile(self) -> int:
@@ -186,7 +181,3 @@ def feature_map(features: Callable, x: torch.Tensor, plan: TilePlan, layer: str,
         out[..., rows, cols] = piece
     return out
 
-
-def crops(plan: TilePlan, x: torch.Tensor) -> Iterator[tuple[Window, torch.Tensor]]:
-    for window in plan.windows:
-        yield window, window.crop(x)
