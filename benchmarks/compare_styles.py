@@ -11,7 +11,11 @@ SSIM of the output's luminance against the photo's (1: the photo's structure int
     python benchmarks/compare_styles.py --variants "sw30=style_weight:30" "sw10=style_weight:10" --size 256
 
 A variant is NAME or NAME=key:value,key:value with StylizeConfig fields (a bare name that
-is a --style-loss choice sets that). Sheets and a JSON record go to benchmarks/out/.
+is a --style-loss choice sets that; tuples with /: style_layers:relu1_1/relu2_1).
+The variant "classic" is jcjohnson/neural-style's balance (content weight 5, style weight
+100 on Gram / (C*H*W), TV 1e-3, on Caffe VGG19 activations) turned into this project's
+relative weights for each pair: see classic(). Sheets and a JSON record go to
+benchmarks/out/.
 """
 
 from __future__ import annotations
@@ -36,18 +40,54 @@ PAIRS = [("astronaut.jpg", "the_scream.jpg"), ("chelsea.jpg", "starry_night.jpg"
          ("chelsea.jpg", "shipwreck.jpg")]
 
 
-def variant(text: str, base: StylizeConfig) -> tuple[str, StylizeConfig]:
-    """'w2=style_loss:wasserstein,style_weight:10' -> ('w2', config)."""
+def variant(text: str, base: StylizeConfig):
+    """'w2=style_loss:wasserstein,style_weight:10' -> ('w2', config for a (photo, painting) pair)."""
     name, _, spec = text.partition("=")
+    if name == "classic":
+        return name, lambda content, style: classic(content, style, base)
     if not spec:
-        return name, replace(base, style_loss=name) if name in STYLE_LOSSES else base
-    types = {f.name: f.type for f in fields(StylizeConfig)}
+        cfg = replace(base, style_loss=name) if name in STYLE_LOSSES else base
+        return name, lambda content, style: cfg
+    types = {f.name: str(f.type) for f in fields(StylizeConfig)}
     changes = {}
     for item in spec.split(","):
         key, _, value = item.partition(":")
         kind = types[key]
-        changes[key] = float(value) if "float" in str(kind) else int(value) if "int" in str(kind) else value
-    return name, replace(base, **changes)
+        cast = float if "float" in kind else int if "int" in kind else str
+        changes[key] = tuple(cast(v) for v in value.split("/")) if "tuple" in kind else cast(value)
+    cfg = replace(base, **changes)
+    return name, lambda content, style: cfg
+
+
+def classic(content: Path, style: Path, base: StylizeConfig) -> StylizeConfig:
+    """neural-style's default balance, as this project's relative weights for this pair.
+
+    neural-style minimises 5 * mean((F - P)^2) at relu4_2, plus per style layer
+    100 * mean((G - A)^2) with G, A the Gram matrices / (C*H*W), plus TV 1e-3 / 2 * the sum
+    of squared neighbour differences of the 0..255 image. This project's terms are the same
+    errors divided by the target's mean square (and TV a mean over [0, 1] pixels), so each
+    classic weight is the relative weight times that target's scale, measured here at the
+    output size with the same Caffe VGG19. Divided through by the content weight (the scale
+    of the whole objective does not change L-BFGS's path).
+    """
+    from stylize.engine import Stylizer
+    from stylize.imageio import resize_long_edge
+
+    stylizer = Stylizer(base)
+    extractor, layers = stylizer.extractor, stylizer.cfg.style_layers
+    photo = to_tensor(resize_long_edge(load_image(content), base.size))
+    painting = to_tensor(resize_long_edge(load_image(style), round(base.size * base.style_scale)))
+    with torch.no_grad():
+        p, a = extractor(photo), extractor(painting)
+    content_w = 5 * p[stylizer.cfg.content_layer].float().pow(2).mean().item()
+    style_w = []
+    for layer in layers:
+        f = a[layer].float().flatten(2)[0]  # (C, H*W)
+        srm = f @ f.T / f.shape[1]
+        style_w.append(100 * srm.pow(2).mean().item() / f.shape[0] ** 2)  # G/(CHW) = srm / C
+    tv_w = 1e-3 / 2 * 255**2 * photo[0].numel()
+    return replace(base, content_weight=1.0, style_weight=sum(style_w) / content_w,
+                   style_layer_weights=tuple(w / sum(style_w) for w in style_w), tv_weight=tv_w / content_w)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -85,7 +125,8 @@ def main() -> None:
     print("| pair | variant | s | content | style | total | SSIM to the photo |\n|---|---|---|---|---|---|---|")
     for content, style in PAIRS[: args.pairs]:
         cells = []
-        for name, cfg in variants:
+        for name, config_for in variants:
+            cfg = config_for(EXAMPLES / content, EXAMPLES / style)
             started = time.perf_counter()
             result = run(EXAMPLES / content, EXAMPLES / style, config=cfg)
             seconds = time.perf_counter() - started

@@ -47,7 +47,7 @@ def test_activation_counts_match_the_network_on_the_meta_device(model, layers, h
 
 
 @pytest.mark.parametrize("style_layers, content_layer, depth", [
-    (None, None, 30),  # relu5_1 is the deepest default layer: module 30 of vgg19.features
+    (None, None, 23),  # relu4_2 (content) is the deepest default layer: module 22 of vgg19.features
     (("relu1_1",), "relu2_1", 7),
 ])
 def test_an_estimate_without_the_weights_loaded_adds_their_bytes(monkeypatch, style_layers, content_layer, depth):

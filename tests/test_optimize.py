@@ -33,11 +33,11 @@ def test_scales_run_in_order_and_keep_the_aspect_ratio():
 
 
 def test_a_coarse_scale_too_small_for_the_network_is_left_out():
-    # 120x40 at 24 px long edge is 24x8: too small for relu5_1 (16 px), so that scale is skipped.
+    # 120x30 at 24 px long edge is 24x6: too small for relu4_2 (8 px), so that scale is skipped.
     config = StylizeConfig(size=96, min_size=24, coarse_iterations=2, iterations=2, weights="random")
-    result, seen = _sizes_seen(config, make_content((120, 40)))
+    result, seen = _sizes_seen(config, make_content((120, 30)))
     assert sorted({s for s, _, _ in seen}) == [48, 96]
-    assert result.image.size == (96, 32)
+    assert result.image.size == (96, 24)
 
 
 def test_the_last_progress_is_done_and_has_the_results_losses():

@@ -75,6 +75,6 @@ def test_no_plan_fits_is_one_clear_refusal():
 
 
 def test_a_coarse_scale_too_small_for_the_network_is_left_out():
-    # 120x40 at 24 px long edge is 24x8: too small for relu5_1 (16 px), so that scale is skipped.
-    plan = _plan(photo=(120, 40), size=96, min_size=24)
+    # 120x30 at 24 px long edge is 24x6: too small for relu4_2 (8 px), so that scale is skipped.
+    plan = _plan(photo=(120, 30), size=96, min_size=24)
     assert [s.size for s in plan.scales] == [48, 96]

@@ -62,7 +62,7 @@ def test_png_records_the_settings(cli, images, tmp_path):
     assert settings["content"] == str(images["content"])
     assert settings["styles"] == [str(images["style"])]
     assert settings["config"]["style_weight"] == 50
-    assert settings["config"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert settings["config"]["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
     assert settings["config"]["content_layer"] == "relu4_2"
 
 
