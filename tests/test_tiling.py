@@ -6,7 +6,7 @@ import torch
 from stylize.config import StylizeConfig, validate
 from stylize.features import build_extractor
 from stylize.layers import halo, stride
-from stylize.objective import Objective, Region, normalise_masks, style_moments, style_targets
+from stylize.objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
 from stylize.tiling import feature_map, plan_tiles, value_and_grad, whole
 from stylize.weights import load_weights
 
@@ -156,3 +156,21 @@ def test_replicate_padding_tiles_exactly():
     with torch.no_grad():  # and it does change the border: the first row's features differ
         assert not torch.allclose(zeros(x)["relu1_1"][..., 0, :], extractor(x)["relu1_1"][..., 0, :])
         assert torch.allclose(zeros(x)["relu1_1"][..., 5:-5, 5:-5], extractor(x)["relu1_1"][..., 5:-5, 5:-5])
+
+
+def test_a_temporal_term_tiles_exactly():
+    # A video frame's pull towards the previous frame, warped, weighted by a soft reliability mask
+    model, style_layers, content_layer, size, tile = CASES["vgg19-shallow"]
+    objective, cfg = _objective(model, style_layers, content_layer, size)
+    h, w = size
+    reliable = torch.linspace(0, 1, w, dtype=torch.float64).expand(1, 1, h, w).clone()
+    objective.terms.append(TemporalTerm(_image(*size, seed=7).double(), reliable, weight=50.0).double())
+    x = _image(*size, seed=3).double()
+    step = max(stride(model, layer) for layer in (*style_layers, content_layer))
+    plan = plan_tiles(*size, tile, halo(model, [*style_layers, content_layer]), step)
+    losses_whole, grad_whole = value_and_grad(objective, x, whole(*size))
+    losses_tiled, grad_tiled = value_and_grad(objective, x, plan)
+    assert losses_whole["temporal"] > 0
+    for name in losses_whole:
+        assert torch.allclose(losses_tiled[name], losses_whole[name], rtol=1e-9, atol=1e-12), name
+    assert (grad_tiled - grad_whole).norm() / grad_whole.norm() < 1e-9

@@ -12,6 +12,7 @@ say which of its positions a crop is responsible for: that is the crop's ``Windo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -109,6 +110,34 @@ class TVTerm(nn.Module):
         return self.weight * (stats["dx"] / stats["nx"].clamp_min(1) + stats["dy"] / stats["ny"].clamp_min(1))
 
 
+class TemporalTerm(nn.Module):
+    """Ruder et al. 2016: stay close to the previous output frame warped to this one, where the
+    optical flow is reliable; the mean over all pixels of c * (x - warped)^2, c in [0, 1].
+
+    Pixel-wise like TV, so a tile sums its own pixels and the loss is exact tiled.
+    """
+
+    name = "temporal"
+    layer = None
+
+    def __init__(self, warped: torch.Tensor, reliable: torch.Tensor, weight: float):
+        """``warped``: (1, 3, H, W) in [0, 1]; ``reliable``: (1, 1, H, W) weights in [0, 1]."""
+        super().__init__()
+        self.weight = weight
+        self.register_buffer("warped", warped.float())
+        self.register_buffer("reliable", reliable.float())
+
+    def statistics(self, features: dict, image: torch.Tensor, window: Window) -> Stats:
+        rows, cols = window.inside(1, image.shape[-2:])
+        trows, tcols = window.inside_whole(1, image.shape[-2:])
+        error = (image[..., rows, cols] - self.warped[..., trows, tcols]).pow(2)
+        return {"sum": (self.reliable[..., trows, tcols] * error).sum(),
+                "count": torch.tensor(float(error.numel()), device=image.device)}
+
+    def loss(self, stats: Stats) -> torch.Tensor:
+        return self.weight * stats["sum"] / stats["count"].clamp_min(1)
+
+
 def owned(f: torch.Tensor, window: Window, stride: int, region: torch.Tensor | None):
     """The positions of a crop's map ``f`` that its window owns, and their region weights (or None)."""
     rows, cols = window.inside(stride, f.shape[-2:])
@@ -182,7 +211,7 @@ def style_targets(moments: list[dict], cfg: StylizeConfig, blend: list[float] | 
 
 
 class Objective(nn.Module):
-    """image -> weighted loss terms {"content", "style", "tv", "total"}.
+    """image -> weighted loss terms {"content", "style", "tv", ..., "total"}.
 
     Targets are fixed at construction, in fp32, without autograd. With ``bf16`` set only the
     network's forward runs in bfloat16 (autocast); its outputs come back to fp32 before any
@@ -190,8 +219,11 @@ class Objective(nn.Module):
     """
 
     def __init__(self, extractor: nn.Module, content: torch.Tensor, style: dict | list[Region], cfg: StylizeConfig,
-                 bf16: bool = False, plan: TilePlan | None = None):
-        """``style``: {style layer: target} for one style everywhere, or Regions, one per mask."""
+                 bf16: bool = False, plan: TilePlan | None = None, extra: Sequence[nn.Module] = ()):
+        """``style``: {style layer: target} for one style everywhere, or Regions, one per mask.
+
+        ``extra``: more terms (a video frame's TemporalTerm), each reported under its name.
+        """
         super().__init__()
         self.extractor, self.cfg, self.bf16 = extractor, cfg, False
         weight = next(extractor.parameters())
@@ -209,6 +241,7 @@ class Objective(nn.Module):
             ContentTerm(cfg.content_layer, content_target, stride(model, cfg.content_layer), cfg.content_weight),
             *self._style_terms(cfg),
             TVTerm(cfg.tv_weight),
+            *extra,
         ])
 
     def _style_terms(self, cfg: StylizeConfig) -> list[StyleTerm]:
@@ -244,8 +277,7 @@ class Objective(nn.Module):
         out: dict[str, torch.Tensor] = defaultdict(lambda: 0.0)
         for term, s in zip(self.terms, stats):
             out[term.name] = out[term.name] + term.loss(s)
-        out = {name: out[name] for name in ("content", "style", "tv")}
-        return {**out, "total": out["content"] + out["style"] + out["tv"]}
+        return {**out, "total": sum(out.values())}
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The whole image's terms in one pass (with autograd, if ``image`` requires grad)."""
