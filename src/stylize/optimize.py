@@ -111,8 +111,10 @@ class Loop:
     """
 
     def __init__(self, cfg: StylizeConfig, scales, on_progress, precision: str, final_hw: tuple[int, int],
-                 package: Callable):
+                 package: Callable, plateau_window: int = 20):
+        """``plateau_window``: iterations over which the loss must fall by ``cfg.tolerance``."""
         self.cfg, self.scales, self.on_progress = cfg, list(scales), on_progress
+        self.plateau_window = plateau_window
         self.total = sum(s.iterations for s in self.scales)
         self.precision, self.final_hw, self.package = precision, final_hw, package
         self.scale = 0  # index of the scale being optimized
@@ -137,7 +139,7 @@ class Loop:
         optimizer = make_optimizer(x, cfg, self._first_lr(evaluate), scale.history)
         good = x.detach().clone()
         self.good, self.good_content = good, content_t
-        plateau = _Plateau(cfg.tolerance)
+        plateau = _Plateau(cfg.tolerance, self.plateau_window)
         end = self.position + iterations
         while self.position < end:
             optimizer.step(evaluate)
@@ -256,18 +258,16 @@ class Loop:
 class _Plateau:
     """Stop a scale when the loss fell by less than ``tolerance`` (relative) over a window."""
 
-    WINDOW = 20
-
-    def __init__(self, tolerance: float):
-        self.tolerance, self.history = tolerance, []
+    def __init__(self, tolerance: float, window: int = 20):
+        self.tolerance, self.window, self.history = tolerance, window, []
 
     def reached(self, loss: float) -> bool:
         if not self.tolerance:
             return False
         self.history.append(loss)
-        if len(self.history) <= self.WINDOW:
+        if len(self.history) <= self.window:
             return False
-        before = self.history[-1 - self.WINDOW]
+        before = self.history[-1 - self.window]
         return (before - loss) <= self.tolerance * abs(before)
 
 
