@@ -74,3 +74,39 @@ def cli():
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+def make_clip(path: Path, frames: int = 8, size=(64, 48), fps: int = 8, audio: float = 1.0, rotation: int = 0,
+              codec: str = "libx264", video_stream: bool = True, container: str = "mp4") -> Path:
+    """A short clip: a slow pan across examples/chelsea.jpg with a square moving the other way,
+    and ``audio`` seconds of a 440 Hz tone (0: none). ``rotation``: display-matrix degrees."""
+    import av
+    import numpy as np
+
+    w, h = size
+    photo = Image.open(EXAMPLES / "chelsea.jpg").convert("RGB").resize((w * 2, h * 2))
+    with av.open(str(path), "w", format=container) as out:
+        video = out.add_stream(codec, rate=fps) if video_stream else None
+        if video:
+            video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=44100) if audio else None
+        for i in range(frames if video else 0):
+            frame = photo.crop((2 * i, i, 2 * i + w, i + h))
+            ImageDraw.Draw(frame).rectangle((w - 12 - 3 * i, 6, w - 4 - 3 * i, 14), fill=(250, 250, 250))
+            for packet in video.encode(av.VideoFrame.from_image(frame)):
+                out.mux(packet)
+        if video:
+            out.mux(video.encode())
+        if sound is not None:
+            samples = int(44100 * audio)
+            tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                chunk = tone[None, start:start + 1024]
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = 44100, start
+                for packet in sound.encode(frame):
+                    out.mux(packet)
+            out.mux(sound.encode())
+    return path

@@ -18,9 +18,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-_LAZY = {"stylize": "engine", "run": "engine", "Stylizer": "engine", "Progress": "engine", "Result": "engine"}
+_LAZY = {"stylize": "engine", "run": "engine", "Stylizer": "engine", "Progress": "engine", "Result": "engine",
+         "stylize_video": "video", "VideoConfig": "video"}
 
-__all__ = ["stylize", "run", "Stylizer", "Progress", "Result", "StylizeConfig", "DEFAULTS",
+__all__ = ["stylize", "run", "Stylizer", "Progress", "Result", "stylize_video", "VideoConfig", "StylizeConfig", "DEFAULTS",
            "StylizeError", "BadInputError", "RunError", "Interrupted", "__version__"]
 
 

@@ -18,7 +18,10 @@ import click
 
 from . import config as C
 from .config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, check_masks, validate
-from .errors import Interrupted, StylizeError, cli_flag, one_line, opt, render
+from .errors import BadInputError, Interrupted, StylizeError, cli_flag, one_line, opt, render
+from .video import VIDEO_DEFAULTS as V
+from .video import FLOWS, VideoConfig, check_video
+from .videoio import VIDEO_SUFFIXES, is_video
 
 
 class Terminated(KeyboardInterrupt):
@@ -161,28 +164,55 @@ D, B = DEFAULTS, BATCH_DEFAULTS
               help="Do only the K-th of N equal parts of the work list; auto: K (and N) from a Slurm"
                    " job array or a Kubernetes Indexed Job.")
 @click.option("--log", metavar="FILE.jsonl", help="Append one JSON line per item.")
+@click.option("--temporal-weight", type=float, default=V.temporal_weight, show_default=True,
+              help="Video: pull of each frame towards the previous output, warped (0: frames on their own).")
+@click.option("--frame-iterations", type=int, default=V.frame_iterations, show_default=True,
+              help="Video: iterations for each frame after the first.")
+@click.option("--flow", type=click.Choice(FLOWS), default=V.flow, show_default=True,
+              help="Video: optical flow, OpenCV's DIS (no weights) or torchvision's RAFT.")
+@click.option("--flow-weights", metavar="FILE", help="Video: RAFT's state_dict file [default: torch's cache]")
+@click.option("--keep-frames", is_flag=True, help="Video: keep the work folder of frames (OUTPUT.frames/).")
+@click.option("--frames", "frames_in", is_flag=True,
+              help="CONTENT is a folder of numbered frames of one clip, not a batch of photos.")
+@click.option("--fps", type=float, default=V.fps, show_default=True,
+              help="Video: the frame rate of a folder of frames written as a video.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @click.version_option(package_name="stylize")
 @click.pass_context
 def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, grid, log, estimate, recursive, name,
-         format, each_style, skip_existing, shard, **options):
+         format, each_style, skip_existing, shard, temporal_weight, frame_iterations, flow, flow_weights, keep_frames,
+         frames_in, fps, **options):
     """Repaint the CONTENT photo in the style of one or more STYLE paintings.
 
     CONTENT may be a folder: every image in it is stylized into the output folder,
     with the network and the style targets loaded once. STYLE may be a folder too.
+    CONTENT may be a video: the output is a video, frame by frame, without flicker.
 
     \b
     stylize photo.jpg painting.jpg -o out.jpg
     stylize photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 -o out.png
     stylize photos/ styles/ --each-style -o stylized/ --skip-existing --grid sheet.jpg
+    stylize clip.mp4 painting.jpg -o clip_painted.mp4
     """
     config = StylizeConfig(style_layers=style_layers[0], style_layer_weights=style_layers[1], **options)
     batch_config = BatchConfig(name=name, format=format, each_style=each_style, recursive=recursive,
                                skip_existing=skip_existing, shard=shard)
     batch_mode = Path(content).is_dir() or any(Path(s).is_dir() for s in styles)
+    video = VideoConfig(temporal_weight=temporal_weight, frame_iterations=frame_iterations, flow=flow,
+                        keep_frames=keep_frames, fps=fps, flow_weights=flow_weights)
     with _Signals() as signals:
         try:
             validate(config, len(styles))  # no torch yet: a bad option fails at once
+            check_video(video)
+            if frames_in or not batch_mode and (is_video(content) or Path(content).suffix.lower() in VIDEO_SUFFIXES):
+                if frames_in and not Path(content).is_dir():
+                    raise BadInputError(f"'{content}' is not a folder of frames", "frames")
+                if estimate:
+                    raise BadInputError("not available for a video yet", "estimate")
+                from .video_cli import run_video
+
+                return run_video(content, list(styles), output or "out.mp4", config, video, quiet, signals, masks,
+                                 style_masks)
             if estimate:
                 from .estimate_cli import print_estimate
 

@@ -24,9 +24,9 @@ from .imageio import (image_size, load_image, load_mask, long_edge_dims, mask_of
                       save_image, to_image, to_tensor)
 from .layers import min_input_size
 from .memory import budget, compact, describe
-from .objective import Objective, Region, normalise_masks, style_moments, style_targets
+from .objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
 from .optimize import Loop, Progress, finalize, initial_image, upsample
-from .plan import RunPlan, plan_run
+from .plan import RunPlan, ScalePlan, plan_run
 from .weights import load_weights
 
 ImageLike = Union[str, os.PathLike, Image.Image]
@@ -189,10 +189,11 @@ class Stylizer:
                         budget(self.cfg, self.device), masks=masks)
 
     def run(self, content: ImageLike, styles, on_progress=None, masks: Optional[Sequence[ImageLike]] = None,
-            style_masks: Optional[Sequence[Optional[ImageLike]]] = None) -> Result:
+            style_masks: Optional[Sequence[Optional[ImageLike]]] = None, guide: Optional["FrameGuide"] = None) -> Result:
         """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far.
 
-        ``masks``/``style_masks``: see :func:`stylize`.
+        ``masks``/``style_masks``: see :func:`stylize`. ``guide``: a video frame after the
+        first (see FrameGuide): one scale, from the previous output warped here.
         """
         cfg, styles = self.cfg, _as_list(styles)
         check_weights("style_blend", cfg.style_blend, len(styles), "style image")
@@ -202,6 +203,7 @@ class Stylizer:
         _check_min_size(cfg, (width, height), content)
         regional, own, names = _load_masks(cfg, content, photo.size, styles, masks, style_masks)
         plan = self.plan(photo.size, len(regional or ()))
+        scales = plan.scales if guide is None else (_with_iterations(plan.scales[-1], guide.iterations),)
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
@@ -209,16 +211,25 @@ class Stylizer:
                           str(self.device), loop.precision, list(loop.notices), _name(content),
                           list(map(_name, styles)), names)
 
-        loop = Loop(cfg, plan.scales, on_progress, self.precision, (height, width), package)
+        # A guided frame starts next to its optimum: on a still stretch of a clip the loss stops
+        # falling at once, and each L-BFGS step then burns its whole line search (4x the time
+        # per frame once a moving card had left the example clip). 5 flat steps end it.
+        window = 20 if guide is None else FRAME_PLATEAU_WINDOW
+        loop = Loop(cfg, scales, on_progress, self.precision, (height, width), package, window)
         try:
             objective = None
-            for scale in plan.scales:
+            for scale in scales:
                 objective = None  # the last scale's targets go before this scale's, 4x larger, come
                 content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
                 x = initial_image(cfg, content_t) if loop.good is None else upsample(loop.good, content_t)
+                extra = []
+                if guide is not None:
+                    x = guide.start.to(self.device).clone()
+                    if guide.weight > 0:
+                        extra = [TemporalTerm(guide.warped, guide.reliable, guide.weight).to(self.device)]
                 tile = scale.tiles.tile if scale.tiled else None
                 style = self.regions(styles, content_t, scale.size, tile, regional, own)
-                objective = Objective(self.extractor, content_t, style, cfg, plan=scale.tiles)
+                objective = Objective(self.extractor, content_t, style, cfg, plan=scale.tiles, extra=extra)
                 loop.optimize(objective, x, content_t, scale)
             losses = loop.final_losses(objective)
             return package(finalize(loop.good, cfg, content_t), losses, loop)
@@ -234,6 +245,26 @@ class Stylizer:
         lower = int(plan.peak * 0.7)
         return (f"out of memory on {self.device} at {width}x{height} px (the plan expected {describe(plan.peak)});"
                 f" a lower {opt('max_memory')} makes the plan tile more, e.g. {opt('max_memory')} {compact(lower)}")
+
+
+@dataclass
+class FrameGuide:
+    """What a video frame takes from the previous output (Ruder et al. 2016): it starts from
+    ``start`` (that output warped to this frame by the optical flow) and, with ``weight`` > 0,
+    a TemporalTerm keeps it close to ``warped`` wherever ``reliable`` trusts the flow."""
+
+    start: torch.Tensor  # (1, 3, H, W) at the output size, in [0, 1]
+    warped: torch.Tensor  # (1, 3, H, W)
+    reliable: torch.Tensor  # (1, 1, H, W) weights in [0, 1]
+    weight: float
+    iterations: int  # at the output size; a guided frame skips the coarse scales
+
+
+FRAME_PLATEAU_WINDOW = 5
+
+
+def _with_iterations(scale: ScalePlan, iterations: int) -> ScalePlan:
+    return replace(scale, iterations=iterations, work=scale.work * iterations / max(scale.iterations, 1))
 
 
 @dataclass

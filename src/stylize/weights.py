@@ -112,6 +112,15 @@ def torchvision_state_dict(model: str) -> dict:
     import torchvision.models as tvm
 
     member = getattr(tvm, _TORCHVISION_WEIGHTS[model]).IMAGENET1K_V1
+    offline = f"offline, use {opt('weights')} bundled (vgg19) or a state_dict file"
+    return download_state_dict(member, f"{opt('weights')} torchvision: could not download {model} weights", offline)
+
+
+def download_state_dict(member, what: str, offline: str) -> dict:
+    """A torchvision weights enum member's state_dict, from torch's cache or downloaded once.
+
+    Failure is one RunError line: ``what`` (reason); the cache folder; ``offline``.
+    """
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a dead network must fail, not hang
@@ -123,10 +132,7 @@ def torchvision_state_dict(model: str) -> dict:
             return member.get_state_dict(progress=False, check_hash=True)
     except Exception as e:  # URLError, timeouts, hash mismatch, a broken cached file
         reason = one_line(getattr(e, "reason", None) or e)
-        raise RunError(
-            f"{opt('weights')} torchvision: could not download {model} weights ({reason});"
-            f" cache: {cache}; offline, use {opt('weights')} bundled (vgg19) or a state_dict file"
-        ) from None
+        raise RunError(f"{what} ({reason}); cache: {cache}; {offline}") from None
     finally:
         socket.setdefaulttimeout(old_timeout)
 

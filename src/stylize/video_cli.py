@@ -1,0 +1,95 @@
+"""`stylize clip.mp4 painting.jpg -o out.mp4`: the video path of the CLI (prints; video.py does not)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .config import StylizeConfig
+from .errors import Interrupted
+from .video import FrameDone, VideoConfig, work_folder
+from .videoio import ANIMATED_SUFFIXES
+
+
+def run_video(content: str, styles: list[str], output: str, config: StylizeConfig, video: VideoConfig,
+              quiet: bool, signals, masks=None, style_masks=None) -> None:
+    from .cli import check_inputs
+    from .imageio import check_not_an_input
+    from .video import stylize_video
+
+    if Path(output).suffix and Path(output).suffix.lower() not in (".mp4", ".mov", ".mkv", *ANIMATED_SUFFIXES):
+        from .errors import BadInputError
+
+        raise BadInputError(f"'{output}' is not a video name; the content is a video, so the output is one too"
+                            " (.mp4, .mov or .mkv; .webp or .gif for a short silent loop; no extension: a folder of frames)",
+                            "output")
+    check_not_an_input(output, [content, *styles, *(masks or ()), *(style_masks or ())], "output")
+    check_inputs([], styles, config, masks, style_masks)
+    progress = _FrameProgress(Path(output).name, quiet)
+    started = time.perf_counter()
+    try:
+        done = stylize_video(content, styles, output, config, video, on_frame=progress.update,
+                             masks=masks, style_masks=style_masks)
+    except (KeyboardInterrupt, Interrupted):  # the frame in progress is dropped; finished ones stay
+        progress.close()
+        kept = len(list(work_folder(Path(output)).glob("*.png")))
+        click.echo(f"Interrupted: {kept} finished frames kept in {work_folder(Path(output))};"
+                   " the same command continues from there", err=True)
+        raise SystemExit(signals.code)
+    finally:
+        progress.close()
+    if not quiet:
+        w, h = done["size"]
+        made = done["frames"] - progress.resumed
+        per = f"{done['seconds'] / made:.1f} s per frame" if made else "all frames resumed"
+        click.echo(f"{output}: {done['frames']} frames of {w}x{h} px at {float(done['fps']):.3g} fps"
+                   f"{' with audio' if done['audio'] else ''} in {time.perf_counter() - started:.1f} s"
+                   f" ({per}{f', {progress.resumed} resumed' if progress.resumed else ''});"
+                   f" work folder {work_folder(Path(output))} {'kept' if video.keep_frames else 'removed'}")
+
+
+class _FrameProgress:
+    """A bar over frames on a terminal; a line per frame in a log. The ETA counts later frames
+    at their own pace: the first frame runs the full schedule, the others far fewer steps."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label, self.quiet = label, quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = None
+        self.resumed = 0
+        self.later: list[float] = []
+
+    def update(self, done: FrameDone) -> None:
+        self.resumed += done.resumed
+        if not done.resumed and done.index > 0:
+            self.later.append(done.seconds)
+        if self.quiet:
+            return
+        left = done.total - done.index - 1
+        pace = sum(self.later) / len(self.later) if self.later else done.seconds
+        eta = _clock(left * pace)
+        what = "resumed" if done.resumed else f"{done.seconds:.1f} s"
+        if not self.tty:
+            click.echo(f"{self.label}: frame {done.index + 1}/{done.total} {what}, ETA {eta}", err=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=done.total, unit="frame", file=sys.stderr, desc=self.label, leave=False,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        self.bar.set_postfix_str(f"last {what}, ETA {eta}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _clock(seconds: Optional[float]) -> str:
+    from .cli import clock
+
+    return clock(seconds)
