@@ -31,7 +31,9 @@ def test_a_clip_keeps_its_rate_frame_count_and_audio(tmp_path, style):
     assert (info.frames, info.fps, info.audio, (info.width, info.height)) == (6, Fraction(12), True, (32, 24))
     assert done["frames"] == 6 and [d.index for d in seen] == list(range(6)) and not any(d.resumed for d in seen)
     assert not work_folder(out).exists()  # removed once the video is written
-    assert "stylize" not in json.loads(_comment(out)) and json.loads(_comment(out))["video"]["frame_iterations"] == 2
+    assert info.duration == pytest.approx(0.5)  # 6 frames at 12 fps
+    settings = json.loads(_comment(out))  # what the PNG settings chunk holds for an image
+    assert settings["video"]["frame_iterations"] == 2 and settings["config"]["size"] == 32
 
 
 def _comment(path):
@@ -101,3 +103,24 @@ def flicker_of(inputs, outputs):
         back, forward = flow(ins[t], ins[t - 1]), flow(ins[t - 1], ins[t])
         values.append(flicker(to_tensor(outs[t]), to_tensor(outs[t - 1]), back, reliable(back, forward)))
     return sum(values) / len(values)
+
+
+def test_blends_masks_and_colour_work_on_a_clip(tmp_path, style):
+    # Two styles, each in one half of every frame, the photo's colours kept; 4:3 masks like the clip.
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48), audio=0)
+    left = Image.new("L", (64, 48), 0)
+    left.paste(255, (0, 0, 32, 48))
+    left.save(tmp_path / "left.png")
+    Image.eval(left, lambda v: 255 - v).save(tmp_path / "right.png")
+    second = tmp_path / "style2.png"
+    make_style(colours=((250, 250, 250), (10, 120, 10))).save(second)
+    out = tmp_path / "out.mp4"
+    cfg = StylizeConfig(size=32, iterations=3, min_size=16, coarse_iterations=2, weights="random",
+                        preserve_color="luminance")
+    done = stylize_video(clip, [style, second], out, cfg, VideoConfig(frame_iterations=2),
+                         masks=[tmp_path / "left.png", tmp_path / "right.png"])
+    info = probe(out)
+    assert done["frames"] == info.frames == 3 and info.duration == pytest.approx(3 / 8)
+    settings = json.loads(_comment(out))
+    assert settings["masks"] == [str(tmp_path / "left.png"), str(tmp_path / "right.png")]
+    assert settings["config"]["preserve_color"] == "luminance" and len(settings["styles"]) == 2
