@@ -95,7 +95,7 @@ def main() -> None:
         times = []
         started = time.perf_counter()
         stylize_video(clip, [args.style], target, config, replace(video, keep_frames=True),
-                      on_frame=lambda done: times.append(done.seconds))
+                      on_frame=lambda done, times=times: times.append(done.seconds))
         frames = [Image.open(p).convert("RGB") for p in sorted(work_folder(target).glob("*.png"))]
         value = measure(inputs, frames)
         later = statistics.median(times[1:]) if len(times) > 1 else float("nan")

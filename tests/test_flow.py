@@ -6,7 +6,6 @@ import torch
 from conftest import EXAMPLES
 from PIL import Image
 from stylize.flow import DISFlow, flicker, reliable, warp
-from stylize.imageio import to_tensor
 
 
 def _shifted(dx, dy, size=(96, 64)):

@@ -17,14 +17,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 from PIL import Image
 
-from .config import StylizeConfig
+from .config import DEFAULTS, StylizeConfig
 from .errors import BadInputError
 from .imageio import long_edge_dims
 
@@ -86,25 +86,20 @@ def frame_size(width: int, height: int, size: int) -> tuple[int, int]:
 
 
 def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os.PathLike,
-                  config: StylizeConfig = StylizeConfig(), video: VideoConfig = VideoConfig(),
+                  config: StylizeConfig = DEFAULTS, video: Optional[VideoConfig] = None,
                   on_frame: Optional[Callable[[FrameDone], None]] = None, on_progress=None,
                   masks=None, style_masks=None) -> dict:
     """Stylize the clip ``content`` into ``output``; returns a summary dict (frames, seconds, ...)."""
     from .engine import Stylizer
     from .flow import make_flow
-    from .imageio import load_image
-    from .videoio import frame_files, probe, probe_frames, read_frames, write_frames, write_video
+    from .videoio import write_frames, write_video
 
+    video = video or VIDEO_DEFAULTS
     check_video(video)
     output, styles = Path(output), list(styles)
-    if Path(content).is_dir():  # a folder of numbered frames
-        files = frame_files(content)
-        info = probe_frames(content, Fraction(video.fps).limit_denominator(1001))
-        source = (load_image(f, "frame", config.max_pixels) for f in files)
-    else:
-        files, info, source = None, probe(content), read_frames(content)
+    files, info, source = _open_clip(content, video, config)
     width, height = frame_size(info.width, info.height, config.size)
-    config = _frame_config(config, width, height)
+    config = replace(config, size=max(width, height))  # the frames are resized to (width, height) first
     folder = work_folder(output)
     settings = _settings(content, styles, config, video, info, masks, style_masks)
     _open_work_folder(folder, settings)
@@ -165,10 +160,16 @@ def _guide(flow, frame: Image.Image, previous_in: Image.Image, previous_out: Ima
     return FrameGuide(start, warped, trust, video.temporal_weight, video.frame_iterations)
 
 
-def _frame_config(config: StylizeConfig, width: int, height: int) -> StylizeConfig:
-    from dataclasses import replace
+def _open_clip(content, video: VideoConfig, config: StylizeConfig):
+    """(frame files or None, VideoInfo, an iterator of the frames) of a video file or a folder of frames."""
+    from .imageio import load_image
+    from .videoio import frame_files, probe, probe_frames, read_frames
 
-    return replace(config, size=max(width, height))
+    if not Path(content).is_dir():
+        return None, probe(content), read_frames(content)
+    files = frame_files(content)
+    info = probe_frames(content, Fraction(video.fps).limit_denominator(1001))
+    return files, info, (load_image(f, "frame", config.max_pixels) for f in files)
 
 
 def _settings(content, styles, config, video, info, masks, style_masks) -> dict:
