@@ -97,7 +97,7 @@ D, B = DEFAULTS, BATCH_DEFAULTS
 @click.argument("styles", nargs=-1, required=True, metavar="STYLE...")
 @click.option("-o", "--output",
               help="Output file; the extension picks the format (png, jpg, webp, tif)."
-                   " A folder in batch mode. [default: out.png; batch: stylized/]")
+                   " A folder in batch mode. [default: out.png; batch: stylized/; video: out.mp4]")
 @click.option("--size", type=int, default=D.size, show_default=True, help="Long edge of the output, px.")
 @click.option("--iterations", type=int, default=D.iterations, show_default=True, help="Iterations at the output size.")
 @click.option("--min-size", type=int, default=D.min_size, show_default=True,
