@@ -117,3 +117,11 @@ def test_raft_offline_is_one_line(cli, images, tmp_path, monkeypatch):
     assert result.stderr.startswith("Error: --flow raft: could not download its weights (")
     assert result.stderr.rstrip().endswith("offline, use --flow dis or give a file with --flow-weights")
     assert result.stderr.count("\n") == 1
+
+
+def test_an_output_in_a_missing_folder_fails_before_any_frame(cli, images, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=0)
+    out = tmp_path / "nowhere" / "o.mp4"
+    result = cli(clip, images["style"], "-o", out, *FAST)
+    assert (result.exit_code, result.stderr) == (2, f"Error: output '{out}': folder '{out.parent}' does not exist\n")
+    assert not (tmp_path / "nowhere").exists()

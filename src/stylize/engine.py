@@ -25,7 +25,7 @@ from .imageio import (image_size, load_image, load_mask, long_edge_dims, mask_of
 from .layers import min_input_size
 from .memory import budget, compact, describe
 from .objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
-from .optimize import Loop, Progress, finalize, initial_image, upsample
+from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, upsample
 from .plan import RunPlan, ScalePlan, plan_run
 from .weights import load_weights
 
@@ -214,7 +214,7 @@ class Stylizer:
         # A guided frame starts next to its optimum: on a still stretch of a clip the loss stops
         # falling at once, and each L-BFGS step then burns its whole line search (4x the time
         # per frame once a moving card had left the example clip). 5 flat steps end it.
-        window = 20 if guide is None else FRAME_PLATEAU_WINDOW
+        window = PLATEAU_WINDOW if guide is None else FRAME_PLATEAU_WINDOW
         loop = Loop(cfg, scales, on_progress, self.precision, (height, width), package, window)
         try:
             objective = None

@@ -58,6 +58,7 @@ def upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 LINE_SEARCH_EVALS = 20
+PLATEAU_WINDOW = 20  # iterations over which a scale's loss must fall by the tolerance
 MAX_RETRIES = 3  # restarts after a NaN/inf loss before the run is given up
 
 
@@ -111,7 +112,7 @@ class Loop:
     """
 
     def __init__(self, cfg: StylizeConfig, scales, on_progress, precision: str, final_hw: tuple[int, int],
-                 package: Callable, plateau_window: int = 20):
+                 package: Callable, plateau_window: int = PLATEAU_WINDOW):
         """``plateau_window``: iterations over which the loss must fall by ``cfg.tolerance``."""
         self.cfg, self.scales, self.on_progress = cfg, list(scales), on_progress
         self.plateau_window = plateau_window
@@ -258,7 +259,7 @@ class Loop:
 class _Plateau:
     """Stop a scale when the loss fell by less than ``tolerance`` (relative) over a window."""
 
-    def __init__(self, tolerance: float, window: int = 20):
+    def __init__(self, tolerance: float, window: int = PLATEAU_WINDOW):
         self.tolerance, self.window, self.history = tolerance, window, []
 
     def reached(self, loss: float) -> bool:

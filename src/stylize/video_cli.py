@@ -5,28 +5,27 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import click
 
 from .config import StylizeConfig
-from .errors import Interrupted
+from .errors import BadInputError, Interrupted
 from .video import FrameDone, VideoConfig, work_folder
-from .videoio import ANIMATED_SUFFIXES
+from .videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
 
 
 def run_video(content: str, styles: list[str], output: str, config: StylizeConfig, video: VideoConfig,
               quiet: bool, signals, masks=None, style_masks=None) -> None:
     from .cli import check_inputs
-    from .imageio import check_not_an_input
+    from .imageio import check_not_an_input, check_writable
     from .video import stylize_video
 
-    if Path(output).suffix and Path(output).suffix.lower() not in (".mp4", ".mov", ".mkv", *ANIMATED_SUFFIXES):
-        from .errors import BadInputError
-
+    if Path(output).suffix and Path(output).suffix.lower() not in (*WRITTEN_SUFFIXES, *ANIMATED_SUFFIXES):
         raise BadInputError(f"'{output}' is not a video name; the content is a video, so the output is one too"
                             " (.mp4, .mov or .mkv; .webp or .gif for a short silent loop; no extension: a folder of frames)",
                             "output")
+    if Path(output).suffix:
+        check_writable(output)  # before any work, as for an image: not after the last frame
     check_not_an_input(output, [content, *styles, *(masks or ()), *(style_masks or ())], "output")
     check_inputs([], styles, config, masks, style_masks)
     progress = _FrameProgress(Path(output).name, quiet)
@@ -64,6 +63,8 @@ class _FrameProgress:
         self.later: list[float] = []
 
     def update(self, done: FrameDone) -> None:
+        from .cli import clock
+
         self.resumed += done.resumed
         if not done.resumed and done.index > 0:
             self.later.append(done.seconds)
@@ -71,7 +72,7 @@ class _FrameProgress:
             return
         left = done.total - done.index - 1
         pace = sum(self.later) / len(self.later) if self.later else done.seconds
-        eta = _clock(left * pace)
+        eta = clock(left * pace)
         what = "resumed" if done.resumed else f"{done.seconds:.1f} s"
         if not self.tty:
             click.echo(f"{self.label}: frame {done.index + 1}/{done.total} {what}, ETA {eta}", err=True)
@@ -87,9 +88,3 @@ class _FrameProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _clock(seconds: Optional[float]) -> str:
-    from .cli import clock
-
-    return clock(seconds)

@@ -54,6 +54,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+WRITTEN_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers H.264 and the copied audio go into
 ANIMATED_SUFFIXES = (".webp", ".gif")  # outputs only: Pillow writes them, looping, without sound
 # FFmpeg demuxers of image files (besides the "*_pipe" ones): a GIF is an image here.
 STILL_FORMATS = ("image2", "image2pipe", "gif", "apng", "ico")
