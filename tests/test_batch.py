@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_content, make_style
-from stylize import BadInputError, StylizeConfig
+from stylize import BadInputError, StopRun, StylizeConfig
 from stylize.batch import Item, batch, expand, image_files, output_name, parse_shard, plan, shard
 
 @pytest.fixture
@@ -124,3 +124,21 @@ def test_parse_shard_errors(environ, spec, message):
     with pytest.raises(BadInputError) as caught:
         parse_shard(spec, environ)
     assert str(caught.value).startswith(message)
+
+
+def test_stop_run_in_a_batch_keeps_what_is_done_and_begins_nothing_more(photos, styles, tmp_path):
+    (photos / "broken.jpg").unlink()
+    items = plan(image_files(photos), [styles / "red.png"], tmp_path / "out", ext="png")
+    config = StylizeConfig(size=32, iterations=3, weights="random")
+    seen = []
+
+    def on_progress(item, progress):
+        seen.append(item)
+        if item is items[1] and progress.step == 2:
+            raise StopRun
+
+    summary = batch(items, config, on_progress=on_progress)
+    assert summary.stopped and not summary.interrupted
+    assert summary.line() == "1 done, 0 skipped, 0 failed (stopped)"
+    assert _outputs(tmp_path / "out") == [items[0].output.name]  # the item in progress is not saved
+    assert items[2] not in seen

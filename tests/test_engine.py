@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image, ImageCms
 
-from stylize import Interrupted, StylizeConfig, run
+from stylize import Interrupted, StopRun, StylizeConfig, run
 from stylize.objective import Objective
 
 PLUMBING = StylizeConfig(size=32, iterations=2, weights="random")
@@ -91,3 +91,38 @@ def test_a_forced_tiled_run_ends_near_the_untiled_one(images, optimizer, iterati
     whole = run(images["content"], images["style"], config=config)
     tiled = run(images["content"], images["style"], config=replace(config, tile=64))
     assert abs(tiled.losses["total"] / whole.losses["total"] - 1) < 0.01
+
+
+@pytest.mark.parametrize("at_step", [1, 3])
+def test_stop_run_from_a_callback_returns_the_image_so_far(images, at_step):
+    # Coarse to fine (16 then 32 px): a stop at the coarse scale still gives the output's size.
+    config = StylizeConfig(size=32, min_size=16, iterations=3, coarse_iterations=3, tolerance=0, weights="random")
+    reports = []
+
+    def on_progress(progress):
+        reports.append(progress)
+        if progress.step == at_step and not progress.done:
+            raise StopRun
+
+    result = run(images["content"], images["style"], config=config, on_progress=on_progress)
+    assert result.stopped and result.steps == at_step
+    assert result.image.size == (32, 21)
+    last = reports[-1]  # the final losses, reported at the iteration and scale the run reached
+    assert last.done and last.step == at_step and last.scale == (1, 2) and last.losses == result.losses
+    assert result.settings()["stopped_at"] == at_step
+
+
+def test_a_finished_run_is_not_stopped(images):
+    result = run(images["content"], images["style"], config=PLUMBING)
+    assert not result.stopped and "stopped_at" not in result.settings()
+
+
+def test_progress_current_is_the_image_so_far_at_the_scales_size(images):
+    config = StylizeConfig(size=32, min_size=16, iterations=2, coarse_iterations=2, tolerance=0, weights="random")
+    seen = []
+    run(images["content"], images["style"], config=config,
+        on_progress=lambda p: seen.append((p.size, p.current and p.current())))
+    sizes = [(size, image.size) for size, image in seen if image is not None]
+    assert sizes == [(16, (16, 11))] * 4 + [(32, (32, 21))] * 2  # the coarsest scale gets twice its iterations
+    assert seen[-1][1] is None  # the done report: the Result has the image
+    assert seen[0][1].tobytes() != seen[1][1].tobytes()  # a copy of each iterate, not a view of one

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .config import DEFAULTS, StylizeConfig
-from .errors import BadInputError, Interrupted, RunError, StylizeError
+from .errors import BadInputError, Interrupted, RunError, StopRun, StylizeError
 
 try:
     __version__ = version("stylize")
@@ -22,7 +22,8 @@ _LAZY = {"stylize": "engine", "run": "engine", "Stylizer": "engine", "Progress":
          "stylize_video": "video", "VideoConfig": "video"}
 
 __all__ = ["stylize", "run", "Stylizer", "Progress", "Result", "stylize_video", "VideoConfig", "StylizeConfig", "DEFAULTS",
-           "StylizeError", "BadInputError", "RunError", "Interrupted", "__version__"]
+           "StylizeError", "BadInputError", "RunError", "Interrupted", "StopRun",
+           "__version__"]
 
 
 def __getattr__(name: str):

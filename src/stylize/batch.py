@@ -47,13 +47,14 @@ class ItemResult:
 class Summary:
     results: list[ItemResult] = field(default_factory=list)
     interrupted: bool = False
+    stopped: bool = False  # StopRun from on_progress: the item in progress was dropped, no more begun
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
 
     def line(self) -> str:
         text = f"{self.count('done')} done, {self.count('skipped')} skipped, {self.count('failed')} failed"
-        return text + (" (interrupted)" if self.interrupted else "")
+        return text + (" (interrupted)" if self.interrupted else " (stopped)" if self.stopped else "")
 
 
 # ---------------------------------------------------------------- the plan
@@ -180,7 +181,9 @@ def batch(
 
     ``on_progress(item, progress)`` hears every iteration of every item. ``save(result,
     item)`` writes an output (default: ``result.save``, atomic, settings included). Ctrl-C
-    stops after nothing is half-written and returns the summary with ``interrupted``.
+    stops after nothing is half-written and returns the summary with ``interrupted``;
+    StopRun raised by ``on_progress`` does the same with ``stopped``. Either way the item in
+    progress is dropped, not saved: a re-run with ``skip_existing`` must not take it as done.
     """
     from .engine import Stylizer
 
@@ -199,6 +202,9 @@ def batch(
                 progress = None if on_progress is None else (lambda p, _item=item: on_progress(_item, p))
                 result = stylizer.run(item.content, item.styles, on_progress=progress, masks=masks,
                                       style_masks=style_masks)
+                if result.stopped:
+                    summary.stopped = True
+                    break
                 save(result, item)
                 outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses)
             except Interrupted:

@@ -18,7 +18,7 @@ from PIL import Image
 from .color import match_color
 from .config import DEFAULTS, StylizeConfig, check_masks, check_weights, validate
 from .device import resolve_device, resolve_precision
-from .errors import BadInputError, RunError, opt
+from .errors import BadInputError, RunError, StopRun, opt
 from .features import build_extractor
 from .imageio import (image_size, load_image, load_mask, long_edge_dims, mask_of, mask_tensor, normalize, resize_long_edge,
                       save_image, to_image, to_tensor)
@@ -47,13 +47,15 @@ class Result:
     content: str = "(image)"  # file names, or "(image)" for in-memory images
     styles: list[str] = field(default_factory=list)
     masks: Optional[dict[str, list]] = None  # {"masks": names, "style_masks": names or None} when given
+    stopped: bool = False  # an on_progress callback raised StopRun: ended early, at ``steps``
 
     def settings(self, **extra) -> dict:
         """Everything needed to make this image again, as JSON-ready values."""
         from . import __version__
 
+        stopped = {"stopped_at": self.steps} if self.stopped else {}
         return {"version": __version__, "content": self.content, "styles": self.styles, **(self.masks or {}),
-                "config": self.config.to_dict(), "steps": self.steps, "losses": self.losses, **extra}
+                "config": self.config.to_dict(), "steps": self.steps, "losses": self.losses, **stopped, **extra}
 
     def save(self, path: Union[str, os.PathLike], **extra) -> None:
         """Write atomically with an sRGB profile; PNGs also get the settings in a ``stylize`` text chunk."""
@@ -190,7 +192,8 @@ class Stylizer:
 
     def run(self, content: ImageLike, styles, on_progress=None, masks: Optional[Sequence[ImageLike]] = None,
             style_masks: Optional[Sequence[Optional[ImageLike]]] = None, guide: Optional["FrameGuide"] = None) -> Result:
-        """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far.
+        """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far;
+        StopRun from ``on_progress`` returns it as the Result, ``stopped`` set.
 
         ``masks``/``style_masks``: see :func:`stylize`. ``guide``: a video frame after the
         first (see FrameGuide): one scale, from the previous output warped here.
@@ -233,6 +236,8 @@ class Stylizer:
                 loop.optimize(objective, x, content_t, scale)
             losses = loop.final_losses(objective)
             return package(finalize(loop.good, cfg, content_t), losses, loop)
+        except StopRun:
+            return loop.stopped(objective)
         except torch.OutOfMemoryError:
             raise RunError(self._out_of_memory(width, height, plan)) from None
         except KeyboardInterrupt:  # wherever it landed, once a step is done its image is kept

@@ -98,6 +98,15 @@ class Interrupted(StylizeError):
         return self.result.image
 
 
+class StopRun(Exception):
+    """Raised by an ``on_progress`` callback to end the run now, keeping the image so far.
+
+    Not an error: the run returns its Result as usual, the last finished iterate at the
+    output's size, with ``stopped`` set (a preview page's stop button, a time budget, a
+    callback that likes what it sees). A batch finishes nothing more and keeps what is done.
+    """
+
+
 def one_line(e: BaseException, name: Callable[[str], str] = api_name) -> str:
     """The first line of an exception's message: errors are shown as one line."""
     text = e.render(name) if isinstance(e, StylizeError) else str(e)

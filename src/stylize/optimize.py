@@ -12,8 +12,8 @@ from torch import nn
 
 from .color import transfer_luminance
 from .config import StylizeConfig
-from .errors import Interrupted, Message, RunError, opt
-from .imageio import load_image, to_tensor
+from .errors import Interrupted, Message, RunError, StopRun, opt
+from .imageio import load_image, to_image, to_tensor
 
 
 @dataclass
@@ -31,6 +31,10 @@ class Progress:
     tile: Optional[tuple[int, int]] = None  # (done, total) crops of a tiled evaluation in progress:
     #   a report inside an iteration, ``step`` and ``losses`` are still the last iteration's
     scale: tuple[int, int] = (1, 1)  # (this scale, scales) counted from the coarsest
+    # The image so far at this scale's size, made when called (a copy off the device and a
+    # conversion: a live preview calls it about once a second, not every step). Only on
+    # iteration reports; call it inside the callback, the iterate changes after it returns.
+    current: Optional[Callable[[], Image.Image]] = None
 
     @property
     def image(self) -> Optional[Image.Image]:
@@ -166,23 +170,40 @@ class Loop:
         Called wherever the signal landed (a step, the progress bar, between scales): good is
         only ever replaced by a whole copy_, so it is never half-updated.
         """
-        image = self._full_size(finalize(self.good, self.cfg, self.good_content))
-        return Interrupted(self.package(image, self.last_losses, self), self.steps)
+        return Interrupted(self.result_so_far(self.last_losses), self.steps)
 
-    def final_losses(self, objective) -> dict[str, float]:
+    def stopped(self, objective) -> Any:
+        """StopRun from a callback: the last finite iterate as the run's Result, ``stopped`` set.
+
+        Its losses are the final ones (fp32, clamped) at the scale where it stopped, reported
+        as the last Progress like those of a finished run.
+        """
+        result = self.result_so_far(self.final_losses(objective, stopped=True))
+        result.stopped = True
+        return result
+
+    def result_so_far(self, losses) -> Any:
+        image = self._full_size(finalize(self.good, self.cfg, self.good_content))
+        return self.package(image, losses, self)
+
+    def final_losses(self, objective, stopped: bool = False) -> dict[str, float]:
         """The loss terms of the image as it will be saved (clamped, in fp32), reported as the last Progress.
 
         The progress bar and the summary then show the same numbers: those of the output,
         not of the last iterate (which may stray outside [0, 1]) nor of a bf16 forward pass.
+        ``stopped``: the run ends early; the report is at the iteration and scale it reached.
         """
         objective.bf16 = False
         terms = objective.value(self.good)  # the objective clamps
         losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
         if self.on_progress is not None:
             elapsed = time.perf_counter() - self.start
-            last = (len(self.scales), len(self.scales))
-            self.on_progress(Progress(self.total, self.total, losses, elapsed, None, max(self.final_hw), done=True,
-                                      scale=last))
+            step, scale = (self.position, self.scale) if stopped else (self.total, len(self.scales) - 1)
+            try:
+                self.on_progress(Progress(step, self.total, losses, elapsed, None, self.scales[scale].size,
+                                          done=True, scale=(scale + 1, len(self.scales))))
+            except StopRun:
+                pass  # the run is over anyway
         return losses
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
@@ -227,8 +248,9 @@ class Loop:
         snapshot = every and self.position % every == 0 and self.position < self.total
         image = self.package(finalize(good, self.cfg, content_t), losses, self) if snapshot else None
         elapsed = time.perf_counter() - self.start
+        current = lambda: to_image(finalize(good, self.cfg, content_t))  # noqa: E731
         self.on_progress(Progress(self.position, self.total, losses, elapsed, image, size, eta=self.eta(elapsed),
-                                  scale=(self.scale + 1, len(self.scales))))
+                                  scale=(self.scale + 1, len(self.scales)), current=current))
 
     def _tile(self, done: int, total: int, size: int) -> None:
         """A crop of a tiled evaluation is done: worth a report when one evaluation takes long."""
