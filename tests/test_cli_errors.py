@@ -59,6 +59,14 @@ CASES = [
      "Error: output '{tmp}/out.xyz': cannot write '.xyz' files; use .png, .jpg, .webp or .tif"),
     (["{content}", "{style}", "-o", "{tmp}/nowhere/out.png"], 2,
      "Error: output '{tmp}/nowhere/out.png': folder '{tmp}/nowhere' does not exist"),
+    (["{content}", "{style}", "--plot", "{tmp}/losses.jpg"], 2,
+     "Error: --plot: '{tmp}/losses.jpg': the plot is written as .png, .svg, .pdf; name it so"),
+    (["{content}", "{style}", "--plot", "{tmp}/nowhere/losses.png"], 2,
+     "Error: output '{tmp}/nowhere/losses.png': folder '{tmp}/nowhere' does not exist"),
+    (["{content}", "{style}", "--plot", "{tmp}/mask.png", "--masks", "{tmp}/mask.png"], 2,
+     "Error: --plot file '{tmp}/mask.png' is the input file '{tmp}/mask.png'; writing it would destroy the input"),
+    (["{content}", "{style}", "--preview-port", "70000"], 2,
+     "Error: Invalid value for '--preview-port': 70000 is not in the range 0<=x<=65535."),
 ]
 
 

@@ -14,17 +14,22 @@ from .batch import shard as take_shard
 from .cli import ProgressBar, check_inputs
 from .config import BatchConfig, StylizeConfig, check_masks
 from .errors import BadInputError, cli_flag, opt
+from .preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
 
 
 def run_batch(content: str, styles: list[str], output: str, config: StylizeConfig, options: BatchConfig, *,
-              quiet: bool, grid: Optional[str], log: Optional[str], signals, masks=None, style_masks=None) -> int:
-    """Returns the exit code: 0 all done, 1 something failed, 130/143 interrupted.
+              quiet: bool, grid: Optional[str], log: Optional[str], signals, masks=None, style_masks=None,
+              watch: WatchConfig = WATCH_DEFAULTS) -> int:
+    """Returns the exit code: 0 all done (or stopped from the preview page), 1 something failed,
+    130/143 interrupted.
 
     ``masks``: the same for every content image (each must have the masks' shape).
     """
     from .imageio import check_format, check_not_an_input, check_output
 
     check_format(options.format)  # fail now, not after the first image
+    if watch.plot:
+        raise BadInputError("draws one run's curves; not in batch mode (--log has each item's losses)", "plot")
     style_files = expand(styles, "style")
     contents = expand([content], "content", options.recursive, exclude=style_files)
     out_dir = _check_out_dir(output, content, options.recursive)
@@ -43,12 +48,14 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
     everything = plan(contents, style_files, out_dir, each_style=options.each_style, name=options.name,
                       ext=options.format, content_root=root)
     items = take_shard(everything, options.shard)
-    reporter = _Reporter(len(items), quiet, log, config.save_every > 0)
-    try:
-        summary = batch(items, config, skip_existing=options.skip_existing, on_item=reporter.item,
-                        on_progress=reporter.step, masks=masks, style_masks=style_masks)
-    finally:
-        reporter.close()
+    with Watch(watch, f"{content} -> {out_dir}") as watching:
+        reporter = _Reporter(len(items), quiet, log, config.save_every > 0, watching)
+        try:
+            summary = batch(items, config, skip_existing=options.skip_existing, on_item=reporter.item,
+                            on_progress=reporter.step, masks=masks, style_masks=style_masks)
+        finally:
+            reporter.close()
+        watching.end("interrupted" if summary.interrupted else "stopped" if summary.stopped else "done")
     if grid and not summary.interrupted:
         _grid(grid, summary, config.max_pixels)
     failed = summary.count("failed") > 0
@@ -103,7 +110,7 @@ class _Reporter:
     Failures are always one line each; with ``-q`` nothing else is printed.
     """
 
-    def __init__(self, total: int, quiet: bool, log: Optional[str], snapshots: bool):
+    def __init__(self, total: int, quiet: bool, log: Optional[str], snapshots: bool, watch: Optional[Watch] = None):
         from tqdm import tqdm
 
         self.quiet, self.total, self.done = quiet, total, 0
@@ -114,6 +121,8 @@ class _Reporter:
         self.inner: Optional[ProgressBar] = None
         self.current = None
         self.log = open(log, "a", encoding="utf-8") if log else None
+        self.watch = watch
+        self.on_progress = None
 
     def step(self, item, progress) -> None:
         if self.current is not item:
@@ -121,7 +130,11 @@ class _Reporter:
             self.current = item
             self.inner = ProgressBar(item.output.name, not self.terminal,
                                      snapshots=item.output if self.snapshots else None, position=1)
-        self.inner.update(progress)
+            self.on_progress = self.inner.update
+            if self.watch is not None:
+                self.watch.start_item(f"{item.content.name} -> {item.output}", self.done + 1, self.total, self.done)
+                self.on_progress = self.watch.callback(self.inner.update)
+        self.on_progress(progress)
 
     def item(self, result: ItemResult) -> None:
         self._close_inner()

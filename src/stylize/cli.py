@@ -19,6 +19,8 @@ import click
 from . import config as C
 from .config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, check_masks, validate
 from .errors import BadInputError, Interrupted, StylizeError, cli_flag, one_line, opt, render
+from .preview_cli import WATCH_DEFAULTS as W
+from .preview_cli import Watch, WatchConfig
 from .video import VIDEO_DEFAULTS as V
 from .video import FLOWS, VideoConfig, check_video
 from .videoio import VIDEO_SUFFIXES, is_video
@@ -176,12 +178,20 @@ D, B = DEFAULTS, BATCH_DEFAULTS
               help="CONTENT is a folder of numbered frames of one clip, not a batch of photos.")
 @click.option("--fps", type=float, default=V.fps, show_default=True,
               help="Video: the frame rate of a folder of frames written as a video.")
+@click.option("--preview", is_flag=True,
+              help="Serve a live page of the run (image, losses, ETA, a stop button); its URL is printed.")
+@click.option("--preview-host", metavar="HOST",
+              help=f"Listen on HOST instead of {W.preview_host} (this machine only); implies --preview.")
+@click.option("--preview-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="The page's port; implies --preview [default: a free port]")
+@click.option("--plot", metavar="FILE.png",
+              help="At the end (also when stopped), write the loss curves over the iterations (.png, .svg, .pdf).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @click.version_option(package_name="stylize")
 @click.pass_context
 def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, grid, log, estimate, recursive, name,
          format, each_style, skip_existing, shard, temporal_weight, frame_iterations, flow, flow_weights, keep_frames,
-         frames_in, fps, **options):
+         frames_in, fps, preview, preview_host, preview_port, plot, **options):
     """Repaint the CONTENT photo in the style of one or more STYLE paintings.
 
     CONTENT may be a folder: every image in it is stylized into the output folder,
@@ -200,6 +210,9 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
     batch_mode = Path(content).is_dir() or any(Path(s).is_dir() for s in styles)
     video = VideoConfig(temporal_weight=temporal_weight, frame_iterations=frame_iterations, flow=flow,
                         keep_frames=keep_frames, fps=fps, flow_weights=flow_weights)
+    watch = WatchConfig(preview=preview or preview_host is not None or preview_port is not None,
+                        preview_host=preview_host or W.preview_host, preview_port=preview_port or W.preview_port,
+                        plot=plot)
     with _Signals() as signals:
         try:
             validate(config, len(styles))  # no torch yet: a bad option fails at once
@@ -207,8 +220,9 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
             if frames_in or not batch_mode and (is_video(content) or Path(content).suffix.lower() in VIDEO_SUFFIXES):
                 if frames_in and not Path(content).is_dir():
                     raise BadInputError(f"'{content}' is not a folder of frames", "frames")
-                if estimate:
-                    raise BadInputError("not available for a video yet", "estimate")
+                for option, given in (("estimate", estimate), ("preview", watch.preview), ("plot", plot)):
+                    if given:
+                        raise BadInputError("not available for a video yet", option)
                 from .video_cli import run_video
 
                 return run_video(content, list(styles), output or "out.mp4", config, video, quiet, signals, masks,
@@ -223,8 +237,9 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
 
                 ctx.exit(run_batch(content, list(styles), output or "stylized", config, batch_config,
                                    quiet=quiet, grid=grid, log=log, signals=signals, masks=masks,
-                                   style_masks=style_masks))
-            _stylize(content, list(styles), output or "out.png", config, quiet, grid, signals, masks, style_masks)
+                                   style_masks=style_masks, watch=watch))
+            _stylize(content, list(styles), output or "out.png", config, quiet, grid, signals, masks, style_masks,
+                     watch)
         except StylizeError as e:
             click.echo(f"Error: {one_line(e, cli_flag)}", err=True)
             ctx.exit(e.exit_code)
@@ -263,7 +278,8 @@ def check_inputs(contents: list, styles: list, config: StylizeConfig, masks=None
 
 
 def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
-             grid: Optional[str], signals: _Signals, masks=None, style_masks=None) -> None:
+             grid: Optional[str], signals: _Signals, masks=None, style_masks=None,
+             watch: WatchConfig = W) -> None:
     from .imageio import check_not_an_input, check_output  # Pillow only: torch loads below
 
     inputs = [content, *styles, None if config.init in ("content", "noise") else config.init,
@@ -272,26 +288,33 @@ def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig
         if path:
             check_output(path)  # before any work: a bad output path must not cost a whole run
             check_not_an_input(path, inputs, what)
+    check_plot_option(watch, inputs)
     for given, option in ((masks, "masks"), (style_masks, "style_masks")):
         check_masks(option, given, len(styles))
     check_inputs([content], styles, config, masks, style_masks)
     existed = Path(output).exists()
-    from .engine import Stylizer
+    with Watch(watch, Path(output).name) as watching:  # a busy port fails here, before torch loads
+        from .engine import Stylizer
 
-    started = time.perf_counter()
-    bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
-    try:
-        result = Stylizer(config, len(styles)).run(content, styles, on_progress=bar.update, masks=masks,
-                                                   style_masks=style_masks)
-    except Interrupted as e:
-        bar.close()
-        _save_interrupted(e, Path(output), existed)
-        raise SystemExit(signals.code)
-    finally:
-        bar.close()
-    for notice in result.notices:
-        click.echo(f"Note: {render(notice, cli_flag)}", err=True)
-    result.save(output)
+        started = time.perf_counter()
+        bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
+        try:
+            result = Stylizer(config, len(styles)).run(content, styles, on_progress=watching.callback(bar.update),
+                                                       masks=masks, style_masks=style_masks)
+        except Interrupted as e:
+            bar.close()
+            _save_interrupted(e, Path(output), existed)
+            watching.end("interrupted", e.image)
+            raise SystemExit(signals.code)
+        except BaseException:
+            watching.end("failed")
+            raise
+        finally:
+            bar.close()
+        for notice in result.notices:
+            click.echo(f"Note: {render(notice, cli_flag)}", err=True)
+        result.save(output)
+        watching.end("stopped" if result.stopped else "done", result.image)
     if grid:
         from .grid import save_contact_sheet
 
@@ -302,12 +325,25 @@ def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig
         click.echo(f"{output}: {summary(result, time.perf_counter() - started)}")
 
 
+def check_plot_option(watch: WatchConfig, inputs: list) -> None:
+    if watch.plot:
+        from .imageio import check_not_an_input
+        from .plot import check_plot
+
+        check_plot(watch.plot)
+        check_not_an_input(watch.plot, inputs, f"{opt('plot')} file")
+
+
 def summary(result, seconds: float) -> str:
-    """'512x341 px, 350 iterations in 42.6 s on cpu bf16 (seed 0, ...); loss: content ..., total ...'."""
+    """'512x341 px, 350 iterations in 42.6 s on cpu bf16 (seed 0, ...); loss: content ..., total ...'.
+
+    A run stopped from the preview page starts with 'stopped at iteration N, '.
+    """
     w, h = result.image.size
     cfg = result.config
-    return (f"{w}x{h} px, {result.steps} iterations in {seconds:.1f} s on {result.device} {result.precision}"
-            f" (seed {cfg.seed}, {cfg.model} {cfg.weights} weights); {format_losses(result.losses)}")
+    stopped = f"stopped at iteration {result.steps}, " if result.stopped else ""
+    return (f"{stopped}{w}x{h} px, {result.steps} iterations in {seconds:.1f} s on {result.device}"
+            f" {result.precision} (seed {cfg.seed}, {cfg.model} {cfg.weights} weights); {format_losses(result.losses)}")
 
 
 def format_losses(losses: dict) -> str:
@@ -394,7 +430,8 @@ class ProgressBar:
         if last is None or progress.scale[1] == 1 or (progress.scale == last.scale and not progress.done):
             return  # one scale: the summary line says it all
         ended = progress if progress.done else last
-        click.echo(f"{self.label}: scale {ended.scale[0]}/{ended.scale[1]} ({ended.size} px) done at iteration"
+        how = "stopped" if progress.done and progress.step < progress.total else "done"  # StopRun
+        click.echo(f"{self.label}: scale {ended.scale[0]}/{ended.scale[1]} ({ended.size} px) {how} at iteration"
                    f" {ended.step}, {clock(ended.elapsed)} elapsed, total {ended.losses['total']:.4g}", err=True)
 
     def close(self) -> None:
