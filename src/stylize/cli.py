@@ -180,10 +180,10 @@ D, B = DEFAULTS, BATCH_DEFAULTS
               help="Video: the frame rate of a folder of frames written as a video.")
 @click.option("--preview", is_flag=True,
               help="Serve a live page of the run (image, losses, ETA, a stop button); its URL is printed.")
-@click.option("--preview-host", metavar="HOST",
-              help=f"Listen on HOST instead of {W.preview_host} (this machine only); implies --preview.")
-@click.option("--preview-port", type=click.IntRange(0, 65535), metavar="PORT",
-              help="The page's port; implies --preview [default: a free port]")
+@click.option("--preview-host", default=W.preview_host, show_default=True, metavar="HOST",
+              help="Where the page listens (the default: this machine only); given, implies --preview.")
+@click.option("--preview-port", type=click.IntRange(0, 65535), default=W.preview_port, show_default=True,
+              metavar="PORT", help="The page's port (0: a free one); given, implies --preview.")
 @click.option("--plot", metavar="FILE.png",
               help="At the end (also when stopped), write the loss curves over the iterations (.png, .svg, .pdf).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
@@ -210,8 +210,9 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
     batch_mode = Path(content).is_dir() or any(Path(s).is_dir() for s in styles)
     video = VideoConfig(temporal_weight=temporal_weight, frame_iterations=frame_iterations, flow=flow,
                         keep_frames=keep_frames, fps=fps, flow_weights=flow_weights)
-    watch = WatchConfig(preview=preview or preview_host is not None or preview_port is not None,
-                        preview_host=preview_host or W.preview_host, preview_port=preview_port or W.preview_port,
+    given = {name for name in ("preview_host", "preview_port")
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
+    watch = WatchConfig(preview=preview or bool(given), preview_host=preview_host, preview_port=preview_port,
                         plot=plot)
     with _Signals() as signals:
         try:

@@ -71,8 +71,8 @@ class Watch:
         """The run is over: ``state`` done | stopped | interrupted | failed; the plot is written."""
         if self.preview is not None:
             self.preview.finish(state, image)
-        if self.config.plot:
+        history = self.history if self.preview is None else self.preview.history
+        if self.config.plot and history.points:  # no iteration, no curve: nothing is written
             from .plot import save_plot
 
-            history = self.history if self.preview is None else self.preview.history
             save_plot(history, self.config.plot, title=f"{self.label} ({state})")
