@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import make_clip, make_style
-from stylize import StylizeConfig
+from stylize import StopRun, StylizeConfig
 from stylize.errors import BadInputError
 from stylize.video import VideoConfig, frame_size, stylize_video, work_folder
 from stylize.videoio import probe, read_frames
@@ -69,6 +69,21 @@ def test_an_interrupted_clip_resumes_without_redoing_a_frame(tmp_path, style):
     assert [d.resumed for d in seen] == [True, True, True, False, False]
     assert probe(out).frames == 5
     assert all((work_folder(out) / name).read_bytes() == data for name, data in kept.items())
+
+
+def test_stop_run_keeps_the_finished_frames_and_drops_the_one_in_progress(tmp_path, style):
+    clip = make_clip(tmp_path / "clip.mp4", frames=4, audio=0)
+    out = tmp_path / "out.mp4"
+    frames = []
+
+    def stop_in_the_third(progress):
+        if len(frames) == 2 and progress.step == 1:
+            raise StopRun
+
+    with pytest.raises(StopRun):
+        stylize_video(clip, [style], out, FAST, on_frame=frames.append, on_progress=stop_in_the_third)
+    assert sorted(p.name for p in work_folder(out).glob("*.png")) == ["000001.png", "000002.png"]
+    assert not out.exists()
 
 
 def test_a_work_folder_of_other_settings_is_not_mixed_in(tmp_path, style):

@@ -89,7 +89,14 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
                   config: StylizeConfig = DEFAULTS, video: Optional[VideoConfig] = None,
                   on_frame: Optional[Callable[[FrameDone], None]] = None, on_progress=None,
                   masks=None, style_masks=None) -> dict:
-    """Stylize the clip ``content`` into ``output``; returns a summary dict (frames, seconds, ...)."""
+    """Stylize the clip ``content`` into ``output``; returns a summary dict (frames, seconds, ...).
+
+    StopRun from ``on_progress`` (or ``on_frame``) ends it like Ctrl-C: the frame in progress is
+    dropped, the finished ones stay in the work folder (the same call continues from there),
+    no video is written, and the StopRun reaches the caller.
+    """
+    from .errors import StopRun
+
     from .engine import Stylizer
     from .flow import make_flow
     from .videoio import write_frames, write_video
@@ -118,8 +125,11 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
             guide = None
             if previous_out is not None and video.temporal_weight > 0:
                 guide = _guide(flow, frame, previous_in, previous_out, video)
-            out = stylizer.run(frame, styles, on_progress=on_progress, masks=masks, style_masks=style_masks,
-                               guide=guide).image
+            result = stylizer.run(frame, styles, on_progress=on_progress, masks=masks, style_masks=style_masks,
+                                  guide=guide)
+            if result.stopped:  # a partial frame must not be kept as a finished one
+                raise StopRun
+            out = result.image
             _save_atomically(out, path)
         seconds = 0.0 if resumed else time.perf_counter() - started
         spent += seconds
