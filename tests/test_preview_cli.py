@@ -148,7 +148,26 @@ def test_not_for_a_batch_or_a_video(cli, images, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --plot: draws one run's curves; not in batch mode (--log has each item's losses)"
     clip = make_clip(tmp_path / "clip.mp4", frames=2)
-    for option in (["--preview"], ["--preview-port", "0"], ["--plot", str(tmp_path / "p.png")]):
-        result = cli(clip, images["style"], "-o", tmp_path / "o.mp4", *option)
-        assert result.exit_code == 2
-        assert result.stderr.strip() == f"Error: {option[0] if option[0] != '--preview-port' else '--preview'}: not available for a video yet"
+    result = cli(clip, images["style"], "-o", tmp_path / "o.mp4", "--plot", tmp_path / "p.png")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --plot: not available for a video yet"
+
+
+def test_a_clip_shows_its_frame_and_a_stop_keeps_the_finished_frames(images, tmp_path, finish):
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio=0)
+    out = tmp_path / "out.mp4"
+    slow = ["--weights", "random", "--size", "32", "--min-size", "0", "--iterations", "20",
+            "--frame-iterations", "2000", "--tolerance", "0"]
+    proc, base, token = start([clip, images["style"], *slow, "-o", out], tmp_path)
+    finish(proc)
+    item = wait_for(lambda: (status(base, token)["item"] or {}).get("index", 0) == 2 and status(base, token)["item"])
+    assert item == {"name": "frame 2", "index": 2, "count": 6, "done": 1}
+    wait_for(lambda: status(base, token)["image"] >= 1)
+    assert fetch(f"{base}/image.png?token={token}")[0] == 200
+    assert fetch(f"{base}/stop?token={token}", "POST")[0] == 202
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    folder = tmp_path / "out.mp4.frames"
+    assert stderr.strip().splitlines()[-1] == (f"Stopped: 1 finished frame kept in {folder};"
+                                               " the same command continues from there")
+    assert sorted(p.name for p in folder.glob("*.png")) == ["000001.png"] and not out.exists()

@@ -221,13 +221,13 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
             if frames_in or not batch_mode and (is_video(content) or Path(content).suffix.lower() in VIDEO_SUFFIXES):
                 if frames_in and not Path(content).is_dir():
                     raise BadInputError(f"'{content}' is not a folder of frames", "frames")
-                for option, given in (("estimate", estimate), ("preview", watch.preview), ("plot", plot)):
+                for option, given in (("estimate", estimate), ("plot", plot)):
                     if given:
                         raise BadInputError("not available for a video yet", option)
                 from .video_cli import run_video
 
                 return run_video(content, list(styles), output or "out.mp4", config, video, quiet, signals, masks,
-                                 style_masks)
+                                 style_masks, watch)
             if estimate:
                 from .estimate_cli import print_estimate
 

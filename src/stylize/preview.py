@@ -55,7 +55,7 @@ class Item:
 
     name: str  # 'photo.jpg -> out/photo__style.jpg'
     index: int  # 1-based
-    count: int  # items in the batch (this shard)
+    count: Optional[int]  # items in the batch (this shard), frames in the clip; None: not known yet
     done: int  # items finished (done, skipped or failed) before this one
 
 

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import click
 
-from .config import StylizeConfig
-from .errors import BadInputError, Interrupted
+from .config import StylizeConfig, _plural
+from .errors import BadInputError, Interrupted, StopRun
+from .preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
 from .video import FrameDone, VideoConfig, work_folder
 from .videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
 
 
 def run_video(content: str, styles: list[str], output: str, config: StylizeConfig, video: VideoConfig,
-              quiet: bool, signals, masks=None, style_masks=None) -> None:
+              quiet: bool, signals, masks=None, style_masks=None, watch: WatchConfig = WATCH_DEFAULTS) -> None:
     from .cli import check_inputs
     from .imageio import check_not_an_input, check_writable
     from .video import stylize_video
@@ -30,17 +31,22 @@ def run_video(content: str, styles: list[str], output: str, config: StylizeConfi
     check_inputs([], styles, config, masks, style_masks)
     progress = _FrameProgress(Path(output).name, quiet)
     started = time.perf_counter()
-    try:
-        done = stylize_video(content, styles, output, config, video, on_frame=progress.update,
-                             masks=masks, style_masks=style_masks)
-    except (KeyboardInterrupt, Interrupted):  # the frame in progress is dropped; finished ones stay
-        progress.close()
-        kept = len(list(work_folder(Path(output)).glob("*.png")))
-        click.echo(f"Interrupted: {kept} finished frames kept in {work_folder(Path(output))};"
-                   " the same command continues from there", err=True)
-        raise SystemExit(signals.code)
-    finally:
-        progress.close()
+    with Watch(watch, Path(output).name) as watching:
+        page = _FramePage(watching, progress)
+        try:
+            done = stylize_video(content, styles, output, config, video, on_frame=page.frame_done,
+                                 on_progress=page.on_progress, masks=masks, style_masks=style_masks)
+        except (KeyboardInterrupt, Interrupted, StopRun) as e:  # the frame in progress is dropped
+            progress.close()
+            stopped = isinstance(e, StopRun)
+            watching.end("stopped" if stopped else "interrupted")
+            kept = len(list(work_folder(Path(output)).glob("*.png")))
+            click.echo(f"{'Stopped' if stopped else 'Interrupted'}: {_plural(kept, 'finished frame')} kept in"
+                       f" {work_folder(Path(output))}; the same command continues from there", err=True)
+            raise SystemExit(0 if stopped else signals.code)
+        finally:
+            progress.close()
+        watching.end("done")
     if not quiet:
         w, h = done["size"]
         made = done["frames"] - progress.resumed
@@ -88,3 +94,23 @@ class _FrameProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _FramePage:
+    """Feeds the preview page a clip: each frame is an item of its own, with its own curve."""
+
+    def __init__(self, watch: Watch, progress: _FrameProgress):
+        self.watch, self.progress = watch, progress
+        self.done, self.total = 0, None  # frames finished (or resumed); the clip's count, once known
+        self.current = None  # the frame whose reports come in
+        self.report = watch.callback(lambda report: None)
+
+    def frame_done(self, done: FrameDone) -> None:
+        self.done, self.total = done.index + 1, done.total
+        self.progress.update(done)
+
+    def on_progress(self, report) -> None:
+        if self.current != self.done + 1:
+            self.current = self.done + 1
+            self.watch.start_item(f"frame {self.current}", self.current, self.total, self.done)
+        self.report(report)
