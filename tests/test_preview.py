@@ -112,6 +112,14 @@ def test_post_stop_makes_the_next_report_raise_stop_run(served):
     assert json.loads(fetch(f"{base}/status.json?token={token}")[2])["state"] == "stopped"
 
 
+def test_a_stop_waits_for_the_first_step(served):
+    preview, _, _ = served
+    preview.request_stop()
+    preview.update(Progress(0, 10, {}, 0.1, size=32, tile=(1, 4)))  # inside the first, tiled, iteration
+    with pytest.raises(StopRun):
+        preview.update(_report(1))
+
+
 def test_a_batch_item_starts_a_new_curve(served):
     preview, base, token = served
     preview.update(_report(1))

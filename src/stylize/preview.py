@@ -93,7 +93,9 @@ class Preview:
             if progress.current is not None and (now - self._image_taken >= IMAGE_EVERY or self._new_scale(progress)):
                 self.set_image(progress.current())
                 self._image_taken = now
-        if self.stop_requested.is_set() and not progress.done:
+        # Not inside the first iteration (a tiled one reports its tiles): as for Ctrl-C, the
+        # unchanged photo is no result, so a stop takes effect once a step is done.
+        if self.stop_requested.is_set() and not progress.done and progress.step > 0:
             raise StopRun
 
     def _new_scale(self, progress) -> bool:
