@@ -199,14 +199,15 @@ def _check_style_scale(cfg: StylizeConfig) -> None:
             "style_scale")
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """Counted in words for messages: 1 mask, 2 masks."""
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def check_masks(name: str, masks, n_styles: int) -> None:
     """One mask per style image (``masks`` or ``style_masks``), or none at all."""
     if masks is not None and len(masks) != n_styles:
-        raise BadInputError(f"{_plural(len(masks), 'mask')} for {_plural(n_styles, 'style image')};"
+        raise BadInputError(f"{plural(len(masks), 'mask')} for {plural(n_styles, 'style image')};"
                             " give one per style image, in the same order", name)
 
 
@@ -215,6 +216,6 @@ def check_weights(name: str, weights, count: int, what: str) -> None:
     if weights is None:
         return
     if len(weights) != count:
-        raise BadInputError(f"{_plural(len(weights), 'weight')} for {_plural(count, what)}; give one per {what}", name)
+        raise BadInputError(f"{plural(len(weights), 'weight')} for {plural(count, what)}; give one per {what}", name)
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise BadInputError(f"weights must be >= 0 with a positive sum (got {list(weights)})", name)

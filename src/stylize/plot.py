@@ -37,8 +37,8 @@ def save_plot(history: LossHistory, path: str | os.PathLike, title: str = "") ->
 
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
     axes = figure.subplots()
-    points = history.since(0)
-    for term in history.terms():
+    points, terms = history.since(0), history.terms()
+    for term in terms:
         xs = [p["step"] for p in points if p.get(term, 0) > 0]  # a log axis has no place for 0
         ys = [p[term] for p in points if p.get(term, 0) > 0]
         axes.plot(xs, ys, label=term, color=COLOURS.get(term), linewidth=2 if term == "total" else 1.2)
@@ -46,7 +46,7 @@ def save_plot(history: LossHistory, path: str | os.PathLike, title: str = "") ->
         axes.axvline(start["step"], color="#999999", linestyle=":", linewidth=1)
         axes.annotate(f"{start['size']} px", (start["step"], 1), xycoords=("data", "axes fraction"),
                       xytext=(3, -12), textcoords="offset points", fontsize=8, color="#555555")
-    if any(history.terms()):
+    if terms:
         axes.set_yscale("log")
         axes.legend(loc="upper right", fontsize=9)
     axes.set_xlabel("iteration")

@@ -61,7 +61,7 @@ class Watch:
 
         return on_progress
 
-    def start_item(self, name: str, index: int, count: int, done: int) -> None:
+    def start_item(self, name: str, index: int, count: Optional[int], done: int) -> None:
         if self.preview is not None:
             from .preview import Item
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .config import StylizeConfig, _plural
+from .config import StylizeConfig, plural
 from .errors import BadInputError, Interrupted, StopRun
 from .preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
 from .video import FrameDone, VideoConfig, work_folder
@@ -41,7 +41,7 @@ def run_video(content: str, styles: list[str], output: str, config: StylizeConfi
             stopped = isinstance(e, StopRun)
             watching.end("stopped" if stopped else "interrupted")
             kept = len(list(work_folder(Path(output)).glob("*.png")))
-            click.echo(f"{'Stopped' if stopped else 'Interrupted'}: {_plural(kept, 'finished frame')} kept in"
+            click.echo(f"{'Stopped' if stopped else 'Interrupted'}: {plural(kept, 'finished frame')} kept in"
                        f" {work_folder(Path(output))}; the same command continues from there", err=True)
             raise SystemExit(0 if stopped else signals.code)
         finally:
