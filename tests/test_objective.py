@@ -6,7 +6,8 @@ import torch
 from stylize.config import StylizeConfig, validate
 from stylize.features import build_extractor
 from stylize.losses import content_loss, gram_matrix, style_loss, total_variation
-from stylize.objective import Objective, Region, normalise_masks, pool_mask, style_moments, style_targets
+from stylize.objective import (RANGE_WEIGHT, Objective, Region, normalise_masks, pool_mask, style_moments,
+                               style_targets)
 from stylize.weights import load_weights
 
 STYLE_LAYERS, CONTENT_LAYER = ("relu1_1", "relu2_1"), "relu2_2"
@@ -59,6 +60,27 @@ def test_terms_are_the_loss_functions_times_the_weights():
     for name, value in expected.items():
         assert torch.allclose(terms[name], value, rtol=1e-5, atol=0), name
     assert all(terms[name] > 0 for name in expected)  # none vanishes: each comparison means something
+
+
+def test_an_iterate_outside_the_range_is_pulled_back_and_counted_in_the_total_only():
+    cfg = _config()
+    extractor, content, style = _extractor(), _image(1), _image(2)
+    x = _image(0)
+    terms = _terms(cfg, extractor, x, content, style)
+    assert terms["total"] == terms["content"] + terms["style"] + terms["tv"]  # inside [0, 1]: no penalty
+    x[..., :4, :4], x[..., -4:, -4:] = 1.5, -0.5  # two corners strayed out of range
+    terms = _terms(cfg, extractor, x, content, style)
+    assert set(terms) == {"content", "style", "tv", "total"}  # the penalty is not a term of its own
+    excess = 2 * 3 * 16 * 0.5**2 / x.numel()  # mean squared excess
+    assert torch.isclose(terms["total"] - (terms["content"] + terms["style"] + terms["tv"]),
+                         torch.tensor(RANGE_WEIGHT * excess), rtol=1e-4)
+    # Alone, its gradient points back into [0, 1] from outside and is zero inside: no dead pixels.
+    alone = _config(content_weight=0, style_weight=0, tv_weight=0)
+    objective = Objective(extractor, content, style_targets([style_moments(extractor, style, alone)], alone), alone)
+    x.requires_grad_(True)
+    objective(x)["total"].backward()
+    assert torch.allclose(x.grad, 2 * RANGE_WEIGHT * (x - x.clamp(0, 1)) / x.numel())
+    assert (x.grad[..., :4, :4] > 0).all() and (x.grad[..., -4:, -4:] < 0).all()
 
 
 def test_the_image_equal_to_the_content_has_no_content_loss():

@@ -61,13 +61,18 @@ def _objective(model, style_layers, content_layer, size, **weights):
 
 
 @pytest.mark.parametrize("case, term", [(case, "all") for case in CASES] +
-                         [(case, term) for case in ("vgg19-shallow", "resnet50") for term in ("content", "style", "tv")])
+                         [(case, term) for case in ("vgg19-shallow", "resnet50") for term in ("content", "style", "tv")]
+                         + [("vgg19-shallow", "range")])
 def test_a_tiled_gradient_equals_the_whole_one(case, term):
     model, style_layers, content_layer, size, tile = CASES[case]
     weights = {"all": {}, "content": {"style_weight": 0, "tv_weight": 0},
-               "style": {"content_weight": 0, "tv_weight": 0}, "tv": {"content_weight": 0, "style_weight": 0}}[term]
+               "style": {"content_weight": 0, "tv_weight": 0}, "tv": {"content_weight": 0, "style_weight": 0},
+               "range": {"content_weight": 0, "style_weight": 0, "tv_weight": 0}}[term]
     objective, cfg = _objective(model, style_layers, content_layer, size, **weights)
     x = _image(*size, seed=3).double()
+    if term in ("all", "range"):  # an iterate that strayed outside [0, 1]: the range penalty has work
+        x = 1.4 * x - 0.2
+        assert (x < 0).any() and (x > 1).any()
     step = max(stride(model, layer) for layer in (*style_layers, content_layer))
     plan = plan_tiles(*size, tile, halo(model, [*style_layers, content_layer]), step)
     # Crops are cut inside the image, not only at its edges: the halo is doing the work.

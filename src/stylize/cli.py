@@ -343,8 +343,10 @@ def summary(result, seconds: float) -> str:
     w, h = result.image.size
     cfg = result.config
     stopped = f"stopped at iteration {result.steps}, " if result.stopped else ""
+    stalled = "; the style barely changed (see the note above)" if result.stalled else ""
     return (f"{stopped}{w}x{h} px, {result.steps} iterations in {seconds:.1f} s on {result.device}"
-            f" {result.precision} (seed {cfg.seed}, {cfg.model} {cfg.weights} weights); {format_losses(result.losses)}")
+            f" {result.precision} (seed {cfg.seed}, {cfg.model} {cfg.weights} weights); {format_losses(result.losses)}"
+            f"{stalled}")
 
 
 def format_losses(losses: dict) -> str:

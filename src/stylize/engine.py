@@ -48,6 +48,7 @@ class Result:
     styles: list[str] = field(default_factory=list)
     masks: Optional[dict[str, list]] = None  # {"masks": names, "style_masks": names or None} when given
     stopped: bool = False  # an on_progress callback raised StopRun: ended early, at ``steps``
+    stalled: bool = False  # the style loss barely fell: the picture may be mostly unpainted (see notices)
 
     def settings(self, **extra) -> dict:
         """Everything needed to make this image again, as JSON-ready values."""
@@ -212,13 +213,14 @@ class Stylizer:
             used = replace(cfg, precision=loop.precision)
             return Result(to_image(image), losses, loop.steps, time.perf_counter() - loop.start, used,
                           str(self.device), loop.precision, list(loop.notices), _name(content),
-                          list(map(_name, styles)), names)
+                          list(map(_name, styles)), names, stalled=loop.stalled)
 
         # A guided frame starts next to its optimum: on a still stretch of a clip the loss stops
         # falling at once, and each L-BFGS step then burns its whole line search (4x the time
         # per frame once a moving card had left the example clip). 5 flat steps end it.
         window = PLATEAU_WINDOW if guide is None else FRAME_PLATEAU_WINDOW
-        loop = Loop(cfg, scales, on_progress, self.precision, (height, width), package, window)
+        loop = Loop(cfg, scales, on_progress, self.precision, (height, width), package, window,
+                    expect_progress=guide is None)
         try:
             objective = None
             for scale in scales:

@@ -22,7 +22,7 @@ class Progress:
 
     step: int  # position in the whole schedule, over all scales
     total: int
-    losses: dict[str, float]  # weighted terms: content, style, tv, total
+    losses: dict[str, float]  # weighted terms: content, style, tv, total (+ the range penalty, objective.py)
     elapsed: float  # seconds since the optimization started
     snapshot: Optional[Any] = None  # an engine.Result of the current image, every ``save_every`` steps
     size: int = 0  # long edge of the scale being optimized
@@ -63,6 +63,10 @@ def upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 LINE_SEARCH_EVALS = 20
 PLATEAU_WINDOW = 20  # iterations over which a scale's loss must fall by the tolerance
+# A run whose style term ends above this fraction of where it started has stalled: the four
+# example pairs end at 0.7-2.9% of their start (256 px), the unpainted red picture of issue 20
+# ended at 99.8%.
+STALL_FRACTION = 0.5
 MAX_RETRIES = 3  # restarts after a NaN/inf loss before the run is given up
 
 
@@ -116,10 +120,16 @@ class Loop:
     """
 
     def __init__(self, cfg: StylizeConfig, scales, on_progress, precision: str, final_hw: tuple[int, int],
-                 package: Callable, plateau_window: int = PLATEAU_WINDOW):
-        """``plateau_window``: iterations over which the loss must fall by ``cfg.tolerance``."""
+                 package: Callable, plateau_window: int = PLATEAU_WINDOW, expect_progress: bool = True):
+        """``plateau_window``: iterations over which the loss must fall by ``cfg.tolerance``.
+
+        ``expect_progress``: the run starts far from a painting (not a video frame started from
+        the last one), so a style term that barely fell means it stalled, not that it is done.
+        """
         self.cfg, self.scales, self.on_progress = cfg, list(scales), on_progress
-        self.plateau_window = plateau_window
+        self.plateau_window, self.expect_progress = plateau_window, expect_progress
+        self.start_style: Optional[float] = None  # the style term at the run's first iterate
+        self.stalled = False
         self.total = sum(s.iterations for s in self.scales)
         self.precision, self.final_hw, self.package = precision, final_hw, package
         self.scale = 0  # index of the scale being optimized
@@ -142,15 +152,14 @@ class Loop:
         evaluate = _Evaluator(objective, x, on_tile)
         self.history = scale.history
         optimizer = make_optimizer(x, cfg, self._first_lr(evaluate), scale.history)
+        if self.expect_progress and self.start_style is None:
+            self.start_style = evaluate.losses_at_x().get("style")  # cached: the first step reuses it
         good = x.detach().clone()
         self.good, self.good_content = good, content_t
         plateau = _Plateau(cfg.tolerance, self.plateau_window)
         end = self.position + iterations
         while self.position < end:
             optimizer.step(evaluate)
-            if cfg.optimizer == "adam":
-                with torch.no_grad():
-                    x.clamp_(0, 1)  # Adam takes small steps: keep it inside the box
             losses = evaluate.losses_at_x()
             if not all(map(_finite, losses.values())) or not torch.isfinite(x).all():
                 optimizer, evaluate = self._recover(objective, x, good, size, on_tile)
@@ -158,8 +167,8 @@ class Loop:
             good.copy_(x.detach())
             optimizer.param_groups[0]["lr"] = self.lr  # the first step's warm start is over
             self.position, self.steps, self.last_losses = self.position + 1, self.steps + 1, losses
-            if plateau.reached(losses["total"]):
-                self.position = end
+            if plateau.reached(losses["total"]) and not self._barely_fell(losses):
+                self.position = end  # a stalled run goes on: the plateau is not a painting
             self._report(losses, good, content_t, size)
         self.curvature = optimizer.state[x].get("H_diag") if cfg.optimizer == "lbfgs" else None
         return good
@@ -194,8 +203,14 @@ class Loop:
         ``stopped``: the run ends early; the report is at the iteration and scale it reached.
         """
         objective.bf16 = False
-        terms = objective.value(self.good)  # the objective clamps
+        terms = objective.value(self.good.clamp(0, 1))
         losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
+        # A run shorter than the plateau window is a quick look (tests, --iterations 3), not a stall.
+        if not stopped and self.steps >= self.plateau_window and self._barely_fell(losses):
+            self.stalled = True
+            self.notices.append(Message(
+                f"the style loss barely fell ({self.start_style:.4g} at the start, {losses['style']:.4g} at the end):"
+                f" the picture may be left mostly unpainted; try a higher {opt('style_weight')} or {opt('init')} noise"))
         if self.on_progress is not None:
             elapsed = time.perf_counter() - self.start
             step, scale = (self.position, self.scale) if stopped else (self.total, len(self.scales) - 1)
@@ -205,6 +220,11 @@ class Loop:
             except StopRun:
                 pass  # the run is over anyway
         return losses
+
+    def _barely_fell(self, losses: dict[str, float]) -> bool:
+        """The style term is still above STALL_FRACTION of where the run started."""
+        start = self.start_style
+        return bool(start) and start > 0 and losses.get("style", 0.0) > STALL_FRACTION * start
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
         """The step size for a scale's first L-BFGS step, warm-started from the last scale.

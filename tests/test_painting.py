@@ -1,0 +1,74 @@
+"""End to end with the real weights: every part of a photo is painted, flat white, black and
+saturated primaries too (they sit on the edge of [0, 1], where a clamped objective left them),
+and a run that cannot paint says so rather than passing for a success."""
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import EXAMPLES, make_content, make_style
+from stylize import StylizeConfig, run
+from stylize.features import build_extractor
+from stylize.imageio import to_tensor
+from stylize.losses import gram_matrix, relative_mse
+from stylize.weights import load_weights
+
+pytestmark = pytest.mark.slow
+
+REGIONS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "blue": (0, 0, 255)}
+LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+
+
+def _quadrants() -> Image.Image:
+    """64x64 px: four flat 32 px squares, each a colour on the edge of the RGB cube."""
+    image = Image.new("RGB", (64, 64))
+    for (name, colour), (x, y) in zip(REGIONS.items(), [(0, 0), (32, 0), (0, 32), (32, 32)]):
+        image.paste(colour, (x, y, x + 32, y + 32))
+    return image
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return build_extractor("vgg19", load_weights("vgg19", "bundled"), list(LAYERS))
+
+
+def _style_distance(extractor, region: torch.Tensor, painting: torch.Tensor) -> float:
+    """How far a region's Gram matrices are from the painting's, summed over three layers."""
+    with torch.no_grad():
+        a, b = extractor(region), extractor(painting)
+    return sum(relative_mse(gram_matrix(a[layer]), gram_matrix(b[layer])).item() for layer in LAYERS)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_white_black_and_saturated_areas_are_painted(extractor, optimizer):
+    painting = Image.open(EXAMPLES / "starry_night.jpg").convert("RGB").resize((64, 40))
+    iterations = {"lbfgs": 50, "adam": 200}[optimizer]
+    result = run(_quadrants(), painting, config=StylizeConfig(size=64, iterations=iterations, optimizer=optimizer))
+    before, after, target = to_tensor(_quadrants()), to_tensor(result.image), to_tensor(painting)
+    for (name, _), (x, y) in zip(REGIONS.items(), [(0, 0), (32, 0), (0, 32), (32, 32)]):
+        crop = (..., slice(y + 4, y + 28), slice(x + 4, x + 28))  # inside the square, off its seams
+        was, now = _style_distance(extractor, before[crop], target), _style_distance(extractor, after[crop], target)
+        assert now < 0.5 * was, (name, was, now)
+        assert after[crop].std() > 0.03, name  # texture, not a flat colour nudged towards the palette
+    assert not result.stalled and result.notices == []
+
+
+def test_a_run_that_cannot_paint_is_not_ended_by_the_plateau_and_says_so():
+    # A style weight so small that the style term cannot matter: the loss is flat from the start.
+    config = StylizeConfig(size=32, min_size=0, iterations=30, style_weight=1e-9, weights="random")
+    result = run(make_content(), make_style(), config=config)
+    assert result.steps == 30  # the plateau (20 flat steps) did not end it
+    assert result.stalled
+    assert len(result.notices) == 1 and result.notices[0].startswith("the style loss barely fell (")
+    assert "style_weight" in result.notices[0]
+
+
+def test_the_cli_summary_says_a_run_barely_painted(cli, images, tmp_path):
+    out = tmp_path / "out.png"
+    result = cli(images["content"], images["style"], "-o", out, "--weights", "random", "--size", "32",
+                 "--min-size", "0", "--iterations", "30", "--style-weight", "1e-9")
+    assert result.exit_code == 0
+    note, = [line for line in result.stderr.splitlines() if line.startswith("Note: ")]
+    assert note.startswith("Note: the style loss barely fell (") and "--style-weight" in note
+    assert result.stdout.strip().endswith("; the style barely changed (see the note above)")
+    assert out.exists()
