@@ -7,7 +7,7 @@ from conftest import EXAMPLES, FAST, make_content, make_style
 from stylize import StylizeConfig, run
 from stylize.config import validate
 from stylize.objective import Objective
-from stylize.optimize import make_optimizer
+from stylize.optimize import make_optimizer, next_start, upsample
 
 
 def _error(result):
@@ -154,3 +154,23 @@ def test_bf16_nan_falls_back_to_fp32(monkeypatch, images):
     assert result.notices == ["the loss became NaN/inf at iteration 1 (32 px) in bf16; continued in fp32"]
     assert result.steps == 4
     assert all(v == v for v in result.losses.values())
+
+
+def test_a_finer_scale_starts_from_the_sharp_photo_plus_the_coarser_scales_change():
+    g = torch.Generator().manual_seed(0)
+    photo = torch.rand(1, 3, 32, 48, generator=g)
+    coarse_photo = torch.nn.functional.avg_pool2d(photo, 2)
+    change = 0.1 * torch.randn(1, 3, 16, 24, generator=g)
+    cfg = validate(StylizeConfig(), 1)
+    # Nothing changed at the coarser scale: the finer one starts from the photo itself, not a blur.
+    assert torch.equal(next_start(cfg, coarse_photo, coarse_photo, photo), photo)
+    result = coarse_photo + change  # a coarse result may stray outside [0, 1]: its saved picture does not
+    start = next_start(cfg, result, coarse_photo, photo)
+    made = result.clamp(0, 1) - coarse_photo
+    expected = photo + torch.nn.functional.interpolate(made, size=(32, 48), mode="bicubic", align_corners=False)
+    inside = (expected > 0.01) & (expected < 0.99)  # (the start is clamped to [0, 1])
+    assert torch.allclose(start[inside], expected[inside], atol=1e-6)
+    assert start.min() >= 0 and start.max() <= 1
+    # A run that did not start from the photo is upsampled as it is.
+    noise = validate(StylizeConfig(init="noise"), 1)
+    assert torch.equal(next_start(noise, result, coarse_photo, photo), upsample(result, photo))

@@ -25,7 +25,7 @@ from .imageio import (image_size, load_image, load_mask, long_edge_dims, mask_of
 from .layers import min_input_size
 from .memory import budget, compact, describe
 from .objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
-from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, upsample
+from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, next_start
 from .plan import RunPlan, ScalePlan, plan_run
 from .weights import load_weights
 
@@ -226,7 +226,8 @@ class Stylizer:
             for scale in scales:
                 objective = None  # the last scale's targets go before this scale's, 4x larger, come
                 content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
-                x = initial_image(cfg, content_t) if loop.good is None else upsample(loop.good, content_t)
+                x = (initial_image(cfg, content_t) if loop.good is None
+                     else next_start(cfg, loop.good, loop.good_content, content_t))
                 extra = []
                 if guide is not None:
                     x = guide.start.to(self.device).clone()

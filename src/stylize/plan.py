@@ -44,7 +44,8 @@ def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
     Sizes halve from ``size`` down to no less than ``min_size``. The output size gets
     ``iterations``, every coarser scale ``coarse_iterations``, and the coarsest twice that:
     it starts from the photo and settles the layout, where an iteration costs least. Each
-    finer scale starts from the last one's result, upsampled, and mostly adds detail, so
+    finer scale starts from the photo at its size plus the last one's change, upsampled
+    (optimize.next_start), and mostly adds detail, so
     a scale costs about a quarter of the next and the run's time grows with the output's
     pixels (README: the schedules measured).
     """
