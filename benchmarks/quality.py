@@ -45,7 +45,6 @@ VARIANTS = [
     "x2=iterations:100,coarse_iterations:60",
     "x3=iterations:150,coarse_iterations:90",
     "fp32=precision:fp32",
-    "no-plateau=tolerance:0",
     "relu5_1=style_layers:relu1_1/relu2_1/relu3_1/relu4_1/relu5_1",
     "single300=min_size:0,iterations:300,precision:fp32",
 ]
@@ -107,6 +106,7 @@ def main() -> None:
     ap.add_argument("--cell", type=int, default=192)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
     ap.add_argument("--name", default="quality")
+    ap.add_argument("--against", help="a JSON record of an earlier run (another version): its medians drawn in grey")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,8 @@ def main() -> None:
     (out / f"{args.name}.json").write_text(json.dumps({"size": args.size, "runs": records, "medians": summary},
                                                       indent=1))
     sheet(rows, args.cell).save(out / f"{args.name}_sheet.jpg", quality=90)
-    plot_front(summary, out / f"{args.name}_front.png", args.size)
+    earlier = json.loads(Path(args.against).read_text())["medians"] if args.against else None
+    plot_front(summary, out / f"{args.name}_front.png", args.size, earlier)
     print(f"\nfront: {out / (args.name + '_front.png')}; sheet: {out / (args.name + '_sheet.jpg')}")
 
 
@@ -153,18 +154,29 @@ def medians(records: list[dict], names: list[str]) -> dict[str, dict[str, float]
             for name in names}
 
 
-def plot_front(summary: dict, path: Path, size: int) -> None:
-    """Time on x, one panel per distance (lower is better): the front is the lower-left edge."""
+def plot_front(summary: dict, path: Path, size: int, earlier: dict | None = None) -> None:
+    """Time on x, one panel per distance (lower is better): the front is the lower-left edge.
+
+    ``earlier``: another run's medians (an older version), drawn hollow in grey.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
     for i, (key, label) in enumerate([("style", "style: sliced W to the painting"),
                                       ("content", "content: 1 - SSIM to the photo")]):
         ax = fig.add_subplot(1, 2, i + 1)
+        for name, m in (earlier or {}).items():
+            ax.scatter(m["seconds"], m[key], facecolors="none", edgecolors="#999999")
+            ax.annotate(f"{name} (earlier)", (m["seconds"], m[key]), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7, color="#999999")
         for name, m in summary.items():
             ax.scatter(m["seconds"], m[key], color="#d62728" if name == "default" else "#1f77b4")
             ax.annotate(name, (m["seconds"], m[key]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_xscale("log")
+        # 20, 30, 50 rather than 2x10^1 (every minor tick labelled would crowd)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "235" else ""))
         ax.set_xlabel(f"seconds per {size} px run (median over the pairs)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)

@@ -6,6 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
+from dataclasses import replace
+
 from conftest import EXAMPLES, make_content, make_style
 from stylize import StylizeConfig, run
 from stylize.features import build_extractor
@@ -19,12 +21,17 @@ REGIONS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "bl
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
-def _quadrants() -> Image.Image:
-    """64x64 px: four flat 32 px squares, each a colour on the edge of the RGB cube."""
-    image = Image.new("RGB", (64, 64))
-    for (name, colour), (x, y) in zip(REGIONS.items(), [(0, 0), (32, 0), (0, 32), (32, 32)]):
-        image.paste(colour, (x, y, x + 32, y + 32))
+def _quadrants(side: int = 64) -> Image.Image:
+    """Four flat squares, each a colour on the edge of the RGB cube."""
+    image, half = Image.new("RGB", (side, side)), side // 2
+    for (name, colour), (x, y) in zip(REGIONS.items(), [(0, 0), (half, 0), (0, half), (half, half)]):
+        image.paste(colour, (x, y, x + half, y + half))
     return image
+
+
+@pytest.fixture(scope="module")
+def painting():
+    return Image.open(EXAMPLES / "starry_night.jpg").convert("RGB").resize((64, 40))
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +47,7 @@ def _style_distance(extractor, region: torch.Tensor, painting: torch.Tensor) -> 
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_white_black_and_saturated_areas_are_painted(extractor, optimizer):
-    painting = Image.open(EXAMPLES / "starry_night.jpg").convert("RGB").resize((64, 40))
+def test_white_black_and_saturated_areas_are_painted(extractor, painting, optimizer):
     iterations = {"lbfgs": 50, "adam": 200}[optimizer]
     result = run(_quadrants(), painting, config=StylizeConfig(size=64, iterations=iterations, optimizer=optimizer))
     before, after, target = to_tensor(_quadrants()), to_tensor(result.image), to_tensor(painting)
@@ -51,6 +57,63 @@ def test_white_black_and_saturated_areas_are_painted(extractor, optimizer):
         assert now < 0.5 * was, (name, was, now)
         assert after[crop].std() > 0.03, name  # texture, not a flat colour nudged towards the palette
     assert not result.stalled and result.notices == []
+
+
+def test_a_tiled_run_of_flat_primaries_agrees_with_the_whole_one(painting):
+    config = StylizeConfig(size=96, min_size=0, iterations=8, precision="fp32", tolerance=0)
+    whole = run(_quadrants(96), painting, config=config)
+    tiled = run(_quadrants(96), painting, config=replace(config, tile=64))
+    assert abs(tiled.losses["total"] / whole.losses["total"] - 1) < 0.01
+    assert whole.losses["style"] < 0.2 * _start(config, painting)["style"]
+
+
+def _start(config, painting):
+    """The loss terms of the unpainted picture (zero iterations' worth: one evaluation)."""
+    from stylize.engine import Stylizer
+    from stylize.objective import Objective
+
+    stylizer = Stylizer(config)
+    content = to_tensor(_quadrants(config.size))
+    targets = stylizer.style_targets([painting], content, config.size)
+    objective = Objective(stylizer.extractor, content, targets, stylizer.cfg)
+    return {k: v.item() for k, v in objective.value(content).items()}
+
+
+def test_a_masked_region_of_white_is_painted(painting):
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))  # the left half: white above, red below
+    result = run(_quadrants(), painting, config=StylizeConfig(size=64), masks=[mask])
+    after, before = to_tensor(result.image), to_tensor(_quadrants())
+    assert after[..., 4:28, 4:28].std() > 0.03 and after[..., 36:60, 4:28].std() > 0.03
+    assert (after - before)[..., 4:60, 44:60].abs().mean() < 0.1  # the right half keeps the photo
+
+
+def test_a_clip_of_white_and_primaries_is_painted_in_every_frame(tmp_path, painting):
+    import av
+
+    from PIL import ImageSequence
+
+    from stylize.video import VideoConfig, stylize_video
+
+    clip = tmp_path / "flat.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=4)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv444p"
+        for i in range(3):  # the squares drift right by 2 px a frame
+            frame = Image.new("RGB", (64, 64), (255, 255, 255))
+            frame.paste(_quadrants().crop((0, 0, 64 - 2 * i, 64)), (2 * i, 0))
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                out.mux(packet)
+        out.mux(stream.encode())
+    painting_path = tmp_path / "painting.png"
+    painting.save(painting_path)
+    output = tmp_path / "out.webp"
+    stylize_video(clip, [painting_path], output, StylizeConfig(size=64), VideoConfig())
+    frames = [f.convert("RGB") for f in ImageSequence.Iterator(Image.open(output))]
+    assert len(frames) == 3
+    for frame in frames:
+        white = to_tensor(frame)[..., 4:28, 12:28]  # inside the white square in every frame
+        assert white.std() > 0.03 and white.mean() < 0.9
 
 
 def test_a_run_that_cannot_paint_is_not_ended_by_the_plateau_and_says_so():
