@@ -244,7 +244,7 @@ class Loop:
     def _barely_fell(self, losses: dict[str, float]) -> bool:
         """The style term is still above STALL_FRACTION of where the run started."""
         start = self.start_style
-        return bool(start) and start > 0 and losses.get("style", 0.0) > STALL_FRACTION * start
+        return start is not None and start > 0 and losses.get("style", 0.0) > STALL_FRACTION * start
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
         """The step size for a scale's first L-BFGS step, warm-started from the last scale.
