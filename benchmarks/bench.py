@@ -70,8 +70,11 @@ def machine(device: str) -> str:
     dev = resolve_device(device)
     if dev.type == "cuda":
         return f"{torch.cuda.get_device_name(dev)} (CUDA)"
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
+    # torch's own CPU detection, on every OS (no /proc/cpuinfo on macOS or Windows)
+    found = getattr(torch.cpu, "get_capabilities", dict)()
+    cpu = found.get("cpu_name") or platform.processor() or platform.machine()
+    if found.get("avx512_bf16") or found.get("amx_bf16"):
+        cpu += " (bf16 units: " + ", ".join(k for k in ("avx512_bf16", "amx_bf16") if found.get(k)) + ")"
     return f"{cpu}, {torch.get_num_threads()} threads"
 
 

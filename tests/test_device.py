@@ -50,3 +50,24 @@ def test_malformed_device_names_are_refused(spec):
 
 def test_cpu_is_always_there():
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("found, fast", [({"avx512_bf16": True, "avx2": True}, True), ({"amx_bf16": True}, True),
+                                         ({"avx512_f": True, "avx512_bf16": False}, False), ({}, False)])
+def test_cpu_bf16_comes_from_torchs_own_detection(monkeypatch, found, fast):
+    stylize.device._cpu_has_bf16_units.cache_clear()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: found)
+    try:
+        assert stylize.device._cpu_has_bf16_units() is fast
+        assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if fast else "fp32")
+    finally:
+        stylize.device._cpu_has_bf16_units.cache_clear()
+
+
+def test_a_torch_without_cpu_capabilities_runs_fp32(monkeypatch):
+    stylize.device._cpu_has_bf16_units.cache_clear()
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    try:
+        assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    finally:
+        stylize.device._cpu_has_bf16_units.cache_clear()

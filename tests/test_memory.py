@@ -99,3 +99,90 @@ def test_out_of_memory_mid_run_fails_one_batch_item(cli, images, tmp_path, monke
     assert f"failed: {folder}/a.png: out of memory on cpu at 32x21 px (the plan expected " in result.stderr
     assert "a lower --max-memory makes the plan tile more, e.g. --max-memory " in result.stderr
     assert (tmp_path / "out" / "b__style.jpg").exists()
+
+
+# ---------------------------------------------------------------- every platform's reading
+
+GIB = 2**30
+
+
+class _Unreadable:
+    """A psutil whose readings fail, as a platform it does not support would."""
+
+    Error = stylize.memory.psutil.Error
+
+    @staticmethod
+    def virtual_memory():
+        raise OSError("no reading")
+
+    @staticmethod
+    def Process():  # noqa: N802 (psutil's name)
+        raise OSError("no reading")
+
+
+def _ram(monkeypatch, available):
+    monkeypatch.setattr(stylize.memory.psutil, "virtual_memory", lambda: type("VM", (), {"available": available}))
+
+
+def test_the_cpu_reading_is_psutils_ram_plus_this_process(monkeypatch):
+    _ram(monkeypatch, 8 * GIB)
+    monkeypatch.setattr(stylize.memory, "_cgroup_room", lambda: 0)  # no container limit (macOS, Windows)
+    monkeypatch.setattr(stylize.memory, "_process_bytes", lambda: GIB)
+    assert stylize.memory.available_from(CPU) == (9 * GIB, "RAM available")
+    assert stylize.memory.budget(StylizeConfig(), CPU) == int(0.9 * 9 * GIB)
+
+
+def test_a_smaller_cgroup_limit_wins_over_the_ram(monkeypatch):
+    _ram(monkeypatch, 8 * GIB)
+    monkeypatch.setattr(stylize.memory, "_cgroup_room", lambda: 2 * GIB)
+    monkeypatch.setattr(stylize.memory, "_process_bytes", lambda: 0)
+    assert stylize.memory.available_from(CPU) == (2 * GIB, "cgroup limit")
+
+
+def test_no_proc_and_no_sys_are_no_reading_only_where_psutil_has_none_either(monkeypatch):
+    real = stylize.memory.Path.read_text
+
+    def no_proc(path, *args, **kwargs):
+        if str(path).startswith(("/proc", "/sys")):
+            raise PermissionError(f"no such thing here: {path}")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(stylize.memory.Path, "read_text", no_proc)
+    assert stylize.memory._cgroup_room() == 0
+    assert stylize.memory.available(CPU) > 0  # psutil reads the machine its own way
+    monkeypatch.setattr(stylize.memory, "psutil", _Unreadable)
+    assert stylize.memory.available_from(CPU) == (None, "no reading of the memory available on this machine")
+    assert stylize.memory.budget(StylizeConfig(), CPU) is None
+    assert stylize.memory.budget(StylizeConfig(max_memory=GIB), CPU) == GIB  # what the user says still holds
+
+
+def test_a_run_without_any_memory_reading_is_planned_not_refused(cli, images, tmp_path, monkeypatch):
+    monkeypatch.setattr(stylize.memory, "psutil", _Unreadable)
+    monkeypatch.setattr(stylize.memory, "_cgroup_room", lambda: 0)
+    out = tmp_path / "o.png"
+    result = cli(images["content"], images["style"], "-o", out, "--size", "32", "--iterations", "2", "-q")
+    assert result.exit_code == 0, result.stderr  # bundled weights: the default a new user runs
+    assert out.exists()
+    estimate = cli(images["content"], images["style"], "--estimate", "--size", "64")
+    assert estimate.exit_code == 0
+    assert ("memory available unknown (no reading of the memory available on this machine), planned without"
+            " a limit:") in estimate.stdout
+    assert ": fits;" in estimate.stdout
+
+
+def test_cuda_reads_its_free_memory_and_what_torch_holds(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (5 * GIB, 80 * GIB))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: GIB)
+    assert stylize.memory.available_from(torch.device("cuda", 0)) == (6 * GIB, "CUDA free memory")
+
+
+def test_mps_reads_metals_working_set_less_what_the_driver_holds(monkeypatch):
+    monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: 16 * GIB, raising=False)
+    monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: 3 * GIB, raising=False)
+    monkeypatch.setattr(torch.mps, "current_allocated_memory", lambda: GIB, raising=False)
+    mps = torch.device("mps")
+    assert stylize.memory.available_from(mps) == (14 * GIB, "MPS recommended working set")
+    cfg = validate(StylizeConfig(weights="random"), 1)
+    assert fixed_bytes(cfg, mps) < 200 * 2**20  # the weights and a workspace, not this process's RSS
+    monkeypatch.delattr(torch.mps, "recommended_max_memory")
+    assert stylize.memory.available_from(mps) == (None, "no reading of MPS memory in this torch")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import torch
 
@@ -70,9 +69,13 @@ def _fast_bf16(device: torch.device) -> bool:
 
 @lru_cache(maxsize=1)
 def _cpu_has_bf16_units() -> bool:
-    """AVX512-BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    """AVX512-BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32.
+
+    Read from torch's own CPU detection (cpuinfo, on every OS); a torch without
+    ``torch.cpu.get_capabilities`` (older releases) gets fp32, the safe choice.
+    """
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is None:
         return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+    found = capabilities()
+    return bool(found.get("avx512_bf16") or found.get("amx_bf16"))

@@ -33,7 +33,7 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     width, height = long_edge_dims(sizes[largest], cfg.size)
 
     from .engine import Stylizer  # torch loads here, after every check that needs none
-    from .memory import budget, describe
+    from .memory import available_from, budget, describe
 
     stylizer = Stylizer(replace(cfg, weights="random"), len(styles))
     allowed = budget(cfg, stylizer.device)
@@ -47,8 +47,13 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     if batch is not None:
         what = (f"{content}: {len(sizes)} images, the largest output {width}x{height} px ({largest.name})"
                 + (f", {len(skipped)} unreadable" if skipped else ""))
-    limit = "--max-memory" if cfg.max_memory else "available, less 10%"
-    click.echo(f"{what}, {cfg.model} {stylizer.precision} on {stylizer.device}, {describe(allowed)} allowed ({limit}):")
+    if cfg.max_memory:
+        room = f"{describe(allowed)} allowed ({cli_flag('max_memory')})"
+    elif allowed is None:  # never refused for want of a reading: planned as if it fits
+        room = f"memory available unknown ({available_from(stylizer.device)[1]}), planned without a limit"
+    else:
+        room = f"{describe(allowed)} allowed ({available_from(stylizer.device)[1]}, less 10%)"
+    click.echo(f"{what}, {cfg.model} {stylizer.precision} on {stylizer.device}, {room}:")
     for scale in plan.scales:
         click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<34}"
                    f" history {scale.history:<4} {describe(scale.peak):>9}  {clock(scale.work * rate):>8}")

@@ -10,10 +10,11 @@ gradient, the cached point, the content target.
 from __future__ import annotations
 
 import math
-import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
+import psutil
 import torch
 
 from .config import StylizeConfig
@@ -89,7 +90,7 @@ def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled:
 def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:
     """What the run holds whatever the size: on the CPU the process itself (torch, weights)."""
     layers = [*cfg.style_layers, cfg.content_layer]
-    if device.type == "cuda":
+    if device.type in ("cuda", "mps"):  # the device's own memory: the process's RSS is not in it
         return weights_bytes(cfg.model, layers) + WORKSPACE
     return _process_bytes() + (0 if loaded else weights_bytes(cfg.model, layers)) + WORKSPACE
 
@@ -100,49 +101,78 @@ def weights_bytes(model: str, layers: list[str]) -> int:
 
 
 def _process_bytes() -> int:
-    """Resident size of this process now: torch, the loaded weights, the decoded images."""
+    """Resident size of this process now: torch, the loaded weights, the decoded images (0: unknown)."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+        return psutil.Process().memory_info().rss
+    except (psutil.Error, OSError):
         return 0
 
 
-def available(device: torch.device) -> int:
-    """Bytes a run may use: free CUDA memory, or the RAM available (cgroup limit included).
+def available(device: torch.device) -> Optional[int]:
+    """Bytes a run may use, or None where this machine gives no reading.
 
-    On the CPU this counts the process's own size too: the estimates count it.
+    CUDA: free memory plus what torch already holds. MPS: Metal's recommended working set
+    less what the driver has allocated. CPU: the RAM available (psutil, on every platform),
+    or the room left under a Linux cgroup limit where that is smaller; this counts the
+    process's own size too, since the estimates count it.
     """
+    return available_from(device)[0]
+
+
+def available_from(device: torch.device) -> tuple[Optional[int], str]:
+    """(bytes or None, where the figure came from), for --estimate and --doctor."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_allocated(device)  # what we already hold is ours to reuse
-    limits = [_meminfo_available(), _cgroup_room()]
-    limits = [v for v in limits if v]
-    return min(limits) + _process_bytes() if limits else 0
+        return free + torch.cuda.memory_allocated(device), "CUDA free memory"  # ours is ours to reuse
+    if device.type == "mps":
+        return _mps_room()
+    readings = [(v, where) for v, where in ((_ram_available(), "RAM available"), (_cgroup_room(), "cgroup limit"))
+                if v]
+    if not readings:
+        return None, "no reading of the memory available on this machine"
+    room, where = min(readings)
+    return room + _process_bytes(), where
 
 
-def budget(cfg: StylizeConfig, device: torch.device) -> int:
-    """The bytes a run may plan for: ``max_memory``, or what is available less a safety margin."""
-    return cfg.max_memory or int(SAFETY * available(device))
+def budget(cfg: StylizeConfig, device: torch.device) -> Optional[int]:
+    """The bytes a run may plan for: ``max_memory``, or what is available less a safety margin.
+
+    None: nothing to plan within (no reading): the run is planned without a limit, never refused.
+    """
+    if cfg.max_memory:
+        return cfg.max_memory
+    room = available(device)
+    return None if room is None else int(SAFETY * room)
 
 
-def _meminfo_available() -> int:
+def _ram_available() -> int:
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
+        return psutil.virtual_memory().available
+    except (psutil.Error, OSError):
+        return 0
 
 
 def _cgroup_room() -> int:
+    """Room under a cgroup v2 memory limit (Linux containers); 0 where there is none or no such file."""
     try:
         limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         used = int(Path("/sys/fs/cgroup/memory.current").read_text())
         return int(limit) - used if limit != "max" else 0
     except (OSError, ValueError):
         return 0
+
+
+def _mps_room() -> tuple[Optional[int], str]:
+    """Apple GPUs share the RAM: Metal recommends a working set; what the driver holds is taken."""
+    mps = getattr(torch, "mps", None)
+    recommended = getattr(mps, "recommended_max_memory", None)
+    if recommended is None:
+        return None, "no reading of MPS memory in this torch"
+    try:
+        room = recommended() - mps.driver_allocated_memory() + mps.current_allocated_memory()
+    except RuntimeError:
+        return None, "no reading of MPS memory"
+    return room, "MPS recommended working set"
 
 
 def describe(nbytes: int) -> str:

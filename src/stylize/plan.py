@@ -83,7 +83,7 @@ class ScalePlan:
 @dataclass(frozen=True)
 class RunPlan:
     scales: tuple[ScalePlan, ...]
-    budget: int
+    budget: Optional[int]  # None: no reading of the memory available, planned without a limit
 
     @property
     def peak(self) -> int:
@@ -94,12 +94,13 @@ class RunPlan:
         return sum(s.work for s in self.scales) * rate
 
 
-def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device: torch.device, budget: int,
-             loaded: bool = True, masks: int = 0) -> RunPlan:
+def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device: torch.device,
+             budget: Optional[int], loaded: bool = True, masks: int = 0) -> RunPlan:
     """Every scale's plan for a photo of ``photo`` = (w, h) px, within ``budget`` bytes.
 
     Raises BadInputError when some scale fits no plan, naming the memory it needs at least
-    (``force`` runs the smallest plan anyway).
+    (``force`` runs the smallest plan anyway). ``budget`` None (this machine gave no reading):
+    every scale is planned as if it fits, rather than refused for want of a figure.
     """
     from .imageio import long_edge_dims
 
@@ -111,8 +112,9 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
         w, h = long_edge_dims(photo, size)
         if size != cfg.size and min(w, h) < need:
             continue  # a coarse scale too small for the network is left out
-        scale = _fit(cfg, size, w, h, iterations, precision, fixed, budget, device.type == "cpu", masks)
-        if scale.peak > budget and not cfg.force:
+        limit = math.inf if budget is None else budget
+        scale = _fit(cfg, size, w, h, iterations, precision, fixed, limit, device.type == "cpu", masks)
+        if scale.peak > limit and not cfg.force:
             raise BadInputError(
                 f"{opt('size')} {cfg.size}: at {w}x{h} px the smallest plan ({scale.how}, history {scale.history})"
                 f" needs about {describe(scale.peak)} of memory on {device}, more than the {describe(budget)}"
@@ -133,7 +135,7 @@ def _work(tiles: TilePlan, iterations: int, cpu: bool) -> float:
 
 
 def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
-         budget: int, cpu: bool, masks: int = 0) -> ScalePlan:
+         budget: float, cpu: bool, masks: int = 0) -> ScalePlan:
     """The best plan for one scale that fits, or the smallest one there is (which does not)."""
     layers = [*cfg.style_layers, cfg.content_layer]
     step = max(stride(cfg.model, layer) for layer in layers)
