@@ -221,3 +221,32 @@ def test_masks_and_the_style_statistic_are_recorded(cli, images, tmp_path):
     settings = _settings(out)
     assert settings["masks"] == [str(mask), str(mask)] and settings["style_masks"] == [None, str(images["style"])]
     assert settings["config"]["style_loss"] == "wasserstein"
+
+
+def test_a_phone_photo_in_heic_is_stylized_as_a_photo(cli, images, tmp_path):
+    from conftest import make_content
+    from test_imageio import _heic
+
+    photo = _heic(tmp_path / "IMG_0001.heic", make_content((48, 32)))
+    out = tmp_path / "out.jpg"
+    result = cli(photo, images["style"], "-o", out, *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(out).size == (32, 21)
+    folder = tmp_path / "photos"  # in a folder too
+    folder.mkdir()
+    photo.rename(folder / "IMG_0001.heic")
+    result = cli(folder, images["style"], "-o", tmp_path / "painted", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "painted" / "IMG_0001__style.jpg").exists()
+
+
+def test_a_heic_photo_without_its_plugin_is_one_error_line(cli, images, tmp_path, monkeypatch):
+    from conftest import make_content
+    from test_imageio import _heic, _without_heif_plugin
+
+    photo = _heic(tmp_path / "IMG_0001.heic", make_content())
+    _without_heif_plugin(monkeypatch)
+    result = cli(photo, images["style"], "-o", tmp_path / "out.jpg", *FAST)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"Error: content image '{photo}': a HEIC/HEIF photo needs the pillow-heif"
+                                     " package: pip install pillow-heif")

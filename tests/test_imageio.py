@@ -68,3 +68,51 @@ def test_a_mask_is_area_averaged_to_the_image_size():
     weights = mask_tensor(half, 32, 16)
     assert weights.shape == (16, 32) and weights.dtype == torch.float32
     assert weights[0, :16].min() == 1.0 and weights[0, 17:].max() == 0.0 and 0.4 < weights[0, 16] < 0.6
+
+
+# ---------------------------------------------------------------- phone photos: HEIC/HEIF, AVIF
+
+
+def _heic(path, image):
+    from stylize.imageio import register_plugins
+
+    assert register_plugins()  # pillow-heif is a dependency: Pillow writes and reads HEIC with it
+    image.save(path, quality=95)
+    return path
+
+
+def _without_heif_plugin(monkeypatch):
+    """Pillow as it is without pillow-heif: no HEIF opener, and none registered on use."""
+    import stylize.imageio
+
+    monkeypatch.setattr(stylize.imageio, "register_plugins", lambda: False)
+    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
+    monkeypatch.setattr(Image, "OPEN", {k: v for k, v in Image.OPEN.items() if k != "HEIF"})
+
+
+def test_a_heic_photo_loads_like_a_jpeg(tmp_path):
+    from conftest import make_content
+    from stylize.imageio import image_size, still_brand
+
+    photo = make_content((48, 32))
+    path = _heic(tmp_path / "IMG_0001.heic", photo)
+    assert still_brand(path) == b"heic"
+    assert image_size(path) == (48, 32)
+    loaded = load_image(path)
+    assert loaded.mode == "RGB" and loaded.size == (48, 32)
+    from stylize.imageio import to_tensor
+
+    assert (to_tensor(loaded) - to_tensor(photo)).abs().mean() < 0.03  # lossy, but the same picture
+
+
+def test_a_heic_photo_without_its_plugin_names_the_package(tmp_path, monkeypatch):
+    from stylize.errors import BadInputError
+
+    from conftest import make_content
+
+    path = _heic(tmp_path / "IMG_0001.heic", make_content())
+    _without_heif_plugin(monkeypatch)
+    with pytest.raises(BadInputError) as raised:
+        load_image(path, "content image")
+    assert str(raised.value) == (f"content image '{path}': a HEIC/HEIF photo needs the pillow-heif package:"
+                                 " pip install pillow-heif")

@@ -90,3 +90,28 @@ def test_a_clip_without_video_or_without_frames_is_refused(tmp_path):
     empty = make_clip(tmp_path / "empty.mkv", frames=0, audio=0.3, container="matroska")
     with pytest.raises(BadInputError, match=r"^video '.*empty.mkv': has no frames$"):
         probe(empty)
+
+
+@pytest.mark.parametrize("plugin", [True, False])
+def test_a_heic_photo_is_never_a_video(tmp_path, monkeypatch, plugin):
+    from test_imageio import _heic, _without_heif_plugin
+
+    path = _heic(tmp_path / "IMG_0001.heic", make_content())
+    if not plugin:
+        _without_heif_plugin(monkeypatch)
+    with av.open(str(path)) as container:  # FFmpeg would take it for a one-frame video
+        assert len(container.streams.video) > 0
+    assert not is_video(path)
+    renamed = tmp_path / "IMG_0001.data"  # by its content, not its name
+    path.rename(renamed)
+    assert not is_video(renamed)
+
+
+def test_an_avif_photo_is_an_image(tmp_path):
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF support")
+    path = tmp_path / "photo.avif"
+    make_content().save(path)
+    assert not is_video(path)

@@ -12,6 +12,7 @@ before it waits for torch to load.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import tempfile
@@ -34,6 +35,36 @@ _SRGB = ImageCms.createProfile("sRGB")
 # Bytes 24-35 of an ICC header are its creation time: lcms stamps "now", which would make
 # the same run write different files a second apart. A fixed stamp keeps outputs reproducible.
 _SRGB_BYTES = (lambda b: b[:24] + bytes(12) + b[36:])(ImageCms.ImageCmsProfile(_SRGB).tobytes())
+
+
+# ISO base media files whose major brand says still image (HEIC/HEIF from phones, AVIF): FFmpeg
+# opens them as "mov,mp4", so without this they would pass for a one-frame video.
+STILL_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
+HEIF_BRANDS = STILL_BRANDS[:8]
+
+
+@functools.lru_cache(maxsize=1)
+def register_plugins() -> bool:
+    """Teach Pillow HEIC/HEIF (an iPhone's default format) through pillow-heif, once, on first use.
+
+    False where pillow-heif is missing: a HEIC file then gets an error that names it.
+    """
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+def still_brand(path: str | os.PathLike) -> bytes | None:
+    """The major brand of an ISO base media file that holds a still image (b"heic", b"avif"), else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return None
+    return head[8:12] if head[4:8] == b"ftyp" and head[8:12] in STILL_BRANDS else None
 
 
 def load_image(path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS,
@@ -81,6 +112,7 @@ def _opened(path: str | os.PathLike, what: str, max_pixels: int):
         raise BadInputError(f"{where}: is a directory, expected an image file")
     if p.stat().st_size == 0:
         raise BadInputError(f"{where}: file is empty")
+    register_plugins()
     try:
         # Pillow warns about recoverable damage (corrupt EXIF); the image loads, stderr stays clean.
         with warnings.catch_warnings():
@@ -89,6 +121,9 @@ def _opened(path: str | os.PathLike, what: str, max_pixels: int):
                 _check_pixels(im, where, max_pixels)  # from the header: nothing is decoded yet
                 yield im, where
     except UnidentifiedImageError:
+        if still_brand(p) in HEIF_BRANDS and not register_plugins():
+            raise BadInputError(f"{where}: a HEIC/HEIF photo needs the pillow-heif package:"
+                                " pip install pillow-heif") from None
         raise BadInputError(f"{where}: not an image file Pillow can read") from None
     except PermissionError:
         raise BadInputError(f"{where}: permission denied") from None

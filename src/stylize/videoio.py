@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import BadInputError
+from .imageio import register_plugins, still_brand
 
 
 def _av():
@@ -31,8 +32,9 @@ def _av():
 def is_video(path: str | os.PathLike) -> bool:
     """A file FFmpeg reads as moving pictures (by its content): not a still image Pillow opens."""
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        return False
+    if not path.is_file() or path.stat().st_size == 0 or still_brand(path):
+        return False  # a HEIC or AVIF photo is an image, even where no plugin reads it
+    register_plugins()
     try:
         with Image.open(path):
             return False  # a still image (an animated GIF too: its first frame is stylized)
