@@ -123,26 +123,36 @@ def main() -> None:
     variants = [variant(v, base) for v in args.variants]
     rows, records = [], []
     print("| pair | variant | s | content | style | total | SSIM to the photo |\n|---|---|---|---|---|---|---|")
-    for content, style in PAIRS[: args.pairs]:
-        cells = []
+    for content, style, name, result, seconds in each_run(variants, args.pairs):
+        photo = to_tensor(load_image(EXAMPLES / content).resize(result.image.size, Image.Resampling.LANCZOS))
+        kept = ssim(luminance(to_tensor(result.image)), luminance(photo))
+        pair, losses = f"{Path(content).stem} x {Path(style).stem}", result.losses
+        print(f"| {pair} | {name} | {seconds:.1f} | {losses['content']:.3g} | {losses['style']:.3g} |"
+              f" {losses['total']:.3g} | {kept:.3f} |", flush=True)
+        records.append({"pair": pair, "variant": name, "seconds": seconds, "losses": losses, "ssim": kept})
+        result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
+        add_cell(rows, content, style, f"{name}: {seconds:.0f} s, SSIM {kept:.2f}", result.image)
+    sheet(rows, args.cell).save(out / f"{args.name}_sheet.jpg", quality=90)
+    (out / f"{args.name}.json").write_text(json.dumps(records, indent=1))
+    print(f"\nsheet: {out / (args.name + '_sheet.jpg')}")
+
+
+def each_run(variants, pairs: int):
+    """(photo, painting, variant name, Result, wall seconds) of every variant on the first ``pairs`` pairs."""
+    for content, style in PAIRS[:pairs]:
         for name, config_for in variants:
             cfg = config_for(EXAMPLES / content, EXAMPLES / style)
             started = time.perf_counter()
             result = run(EXAMPLES / content, EXAMPLES / style, config=cfg)
-            seconds = time.perf_counter() - started
-            photo = to_tensor(load_image(EXAMPLES / content).resize(result.image.size, Image.Resampling.LANCZOS))
-            kept = ssim(luminance(to_tensor(result.image)), luminance(photo))
-            pair = f"{Path(content).stem} x {Path(style).stem}"
-            losses = result.losses
-            print(f"| {pair} | {name} | {seconds:.1f} | {losses['content']:.3g} | {losses['style']:.3g} |"
-                  f" {losses['total']:.3g} | {kept:.3f} |", flush=True)
-            records.append({"pair": pair, "variant": name, "seconds": seconds, "losses": losses, "ssim": kept})
-            result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
-            cells.append((f"{name}: {seconds:.0f} s, SSIM {kept:.2f}", result.image))
-        rows.append((f"{content} x {style}", cells))
-    sheet(rows, args.cell).save(out / f"{args.name}_sheet.jpg", quality=90)
-    (out / f"{args.name}.json").write_text(json.dumps(records, indent=1))
-    print(f"\nsheet: {out / (args.name + '_sheet.jpg')}")
+            yield content, style, name, result, time.perf_counter() - started
+
+
+def add_cell(rows: list, content: str, style: str, label: str, image: Image.Image) -> None:
+    """Add a labelled image to the sheet's row of this pair (a new row for a new pair)."""
+    pair = f"{content} x {style}"
+    if not rows or rows[-1][0] != pair:
+        rows.append((pair, []))
+    rows[-1][1].append((label, image))
 
 
 def sheet(rows, cell: int) -> Image.Image:

@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from bench import machine
-from compare_styles import EXAMPLES, PAIRS, luminance, sheet, ssim, variant
+from compare_styles import EXAMPLES, PAIRS, add_cell, each_run, luminance, sheet, ssim, variant
 from stylize import StylizeConfig, run
 from stylize.imageio import load_image, resize_long_edge, to_tensor
 
@@ -119,22 +118,15 @@ def main() -> None:
     print("| pair | variant | s | steps | content (1-SSIM) | style (sliced W) | palette | objective total |")
     print("|---|---|---|---|---|---|---|---|")
     records, rows = [], []
-    for content, style in PAIRS[: args.pairs]:
-        cells = []
-        for name, config_for in variants:
-            cfg = config_for(EXAMPLES / content, EXAMPLES / style)
-            started = time.perf_counter()
-            result = run(EXAMPLES / content, EXAMPLES / style, config=cfg)
-            seconds = time.perf_counter() - started
-            scores = judge.score(result.image, EXAMPLES / content, EXAMPLES / style, cfg.style_scale)
-            pair = f"{Path(content).stem} x {Path(style).stem}"
-            print(f"| {pair} | {name} | {seconds:.1f} | {result.steps} | {scores['content']:.3f} |"
-                  f" {scores['style']:.3f} | {scores['palette']:.3f} | {result.losses['total']:.4g} |", flush=True)
-            records.append({"pair": pair, "variant": name, "seconds": seconds, "steps": result.steps,
-                            "losses": result.losses, **scores})
-            result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
-            cells.append((f"{name}: {seconds:.0f} s", result.image))
-        rows.append((f"{content} x {style}", cells))
+    for content, style, name, result, seconds in each_run(variants, args.pairs):
+        scores = judge.score(result.image, EXAMPLES / content, EXAMPLES / style, result.config.style_scale)
+        pair = f"{Path(content).stem} x {Path(style).stem}"
+        print(f"| {pair} | {name} | {seconds:.1f} | {result.steps} | {scores['content']:.3f} |"
+              f" {scores['style']:.3f} | {scores['palette']:.3f} | {result.losses['total']:.4g} |", flush=True)
+        records.append({"pair": pair, "variant": name, "seconds": seconds, "steps": result.steps,
+                        "losses": result.losses, **scores})
+        result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
+        add_cell(rows, content, style, f"{name}: {seconds:.0f} s", result.image)
     summary = medians(records, [name for name, _ in variants])
     print("\nMedians over the pairs:\n")
     print("| variant | s | content (1-SSIM) | style (sliced W) | palette |\n|---|---|---|---|---|")

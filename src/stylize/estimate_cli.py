@@ -47,12 +47,11 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     if batch is not None:
         what = (f"{content}: {len(sizes)} images, the largest output {width}x{height} px ({largest.name})"
                 + (f", {len(skipped)} unreadable" if skipped else ""))
-    if cfg.max_memory:
-        room = f"{describe(allowed)} allowed ({cli_flag('max_memory')})"
-    elif allowed is None:  # never refused for want of a reading: planned as if it fits
-        room = f"memory available unknown ({available_from(stylizer.device)[1]}), planned without a limit"
+    source = cli_flag("max_memory") if cfg.max_memory else available_from(stylizer.device)[1]
+    if allowed is None:  # never refused for want of a reading: planned as if it fits
+        room = f"memory available unknown ({source}), planned without a limit"
     else:
-        room = f"{describe(allowed)} allowed ({available_from(stylizer.device)[1]}, less 10%)"
+        room = f"{describe(allowed)} allowed ({source}{'' if cfg.max_memory else ', less 10%'})"
     click.echo(f"{what}, {cfg.model} {stylizer.precision} on {stylizer.device}, {room}:")
     for scale in plan.scales:
         click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<34}"
