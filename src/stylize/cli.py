@@ -188,6 +188,8 @@ D, B = DEFAULTS, BATCH_DEFAULTS
               help="At the end (also when stopped), write the loss curves over the iterations (.png, .svg, .pdf).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @click.version_option(package_name="stylize")
+@click.option("--doctor", is_flag=True, is_eager=True, expose_value=False, callback=lambda ctx, _, on: _doctor(ctx, on),
+              help="Print versions, CPU, devices, memory and weights found on this machine (for a bug report); exit.")
 @click.pass_context
 def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, grid, log, estimate, recursive, name,
          format, each_style, skip_existing, shard, temporal_weight, frame_iterations, flow, flow_weights, keep_frames,
@@ -333,6 +335,15 @@ def check_plot_option(watch: WatchConfig, inputs: list) -> None:
 
         check_plot(watch.plot)
         check_not_an_input(watch.plot, inputs, f"{opt('plot')} file")
+
+
+def _doctor(ctx: click.Context, on: bool) -> None:
+    if not on or ctx.resilient_parsing:
+        return
+    from .doctor import report
+
+    click.echo("\n".join(report()))
+    ctx.exit(0)
 
 
 def summary(result, seconds: float) -> str:
