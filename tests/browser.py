@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import tempfile
 
+from conftest import HANG_GUARD
+
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -56,7 +58,7 @@ class Browser:
         except (OSError, RuntimeError, json.JSONDecodeError):
             pass
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=HANG_GUARD)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -14,6 +15,10 @@ from PIL import Image, ImageDraw
 from stylize.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# Tests wait for events (a line, a file, a status); a wait only gives up after this many
+# seconds, a guard against a hang, not a guess of how long the work takes: on a shared CI
+# machine with the CPUs busy, a step that takes 10 s alone can take minutes.
+HANG_GUARD = float(os.environ.get("STYLIZE_TEST_HANG_GUARD", "1200"))
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import stylize.engine
-from conftest import FAST, make_content, make_style, spawned
+from conftest import FAST, HANG_GUARD, make_content, make_style, spawned
 from stylize.grid import LABEL_PX
 
 QUIET_LESS = ["--weights", "random", "--size", "32", "--iterations", "2"]  # FAST without -q
@@ -302,12 +302,12 @@ def test_signal_mid_batch_leaves_no_partial_file(photos3, styles, tmp_path, sig,
     args = [sys.executable, "-m", "stylize", photos3, styles / "red.png", "-o", out, "--weights", "random",
             "--size", "32", "--iterations", "100000", "--tolerance", "0", "-q"]
     with spawned(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        deadline = time.time() + 60
+        deadline = time.time() + HANG_GUARD
         while not out.exists() and time.time() < deadline:  # made once the network is loaded
             time.sleep(0.05)
         time.sleep(1)  # into the first image's iterations
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout, stderr = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     assert _outputs(out) == []  # the image in progress is dropped, not half-written

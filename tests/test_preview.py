@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
+from conftest import HANG_GUARD
 from stylize import BadInputError, StopRun
 from stylize.optimize import Progress
 from stylize.preview import COOKIE, TOKEN_HEADER, Item, Preview, PreviewServer
@@ -17,7 +18,7 @@ def fetch(url, method="GET", headers=None):
     """(status, headers, body), 4xx and 5xx included."""
     request = urllib.request.Request(url, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=HANG_GUARD) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()

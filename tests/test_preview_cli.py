@@ -6,12 +6,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import make_clip, make_content, spawned
+from conftest import HANG_GUARD, make_clip, make_content
 from test_preview import fetch
 
 pytestmark = pytest.mark.slow
@@ -31,7 +30,7 @@ def start(args, cwd):
     return proc, base, token
 
 
-def wait_for(check, timeout=60.0):
+def wait_for(check, timeout=HANG_GUARD):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -76,7 +75,7 @@ def test_watch_a_run_then_stop_it_from_the_page(images, tmp_path, finish):
     assert len(now["history"]) == now["step"] and set(now["history"][0]) == {"step", "content", "style", "tv", "total"}
     assert fetch(f"{base}/stop", "POST")[0] == 403 and status(base, token)["state"] == "running"
     assert fetch(f"{base}/stop?token={token}", "POST")[0] == 202
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 0, stderr
     assert stdout.startswith(f"{out}: stopped at iteration ") and " 32x21 px, " in stdout
     step = int(stdout.split("stopped at iteration ")[1].split(",")[0])
@@ -95,7 +94,7 @@ def test_ctrl_c_still_saves_and_plots(images, tmp_path, finish):
     finish(proc)
     wait_for(lambda: status(base, token)["step"] >= 3)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 130
     assert f"saved the current image to {out}" in stderr
     assert out.exists() and b"<svg" in plot.read_bytes()[:300]
@@ -112,7 +111,7 @@ def test_a_batch_shows_its_item_and_stops_after_what_is_done(images, tmp_path, f
     item = wait_for(lambda: (status(base, token)["item"] or {}).get("index", 0) >= 2 and status(base, token)["item"])
     assert item["count"] == 3 and item["done"] >= 1 and " -> " in item["name"]
     assert fetch(f"{base}/stop?token={token}", "POST")[0] == 202
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 0, stderr
     done = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert stdout.strip() == f"{len(done)} done, 0 skipped, 0 failed (stopped) -> {tmp_path / 'out'}"
@@ -165,7 +164,7 @@ def test_a_clip_shows_its_frame_and_a_stop_keeps_the_finished_frames(images, tmp
     wait_for(lambda: status(base, token)["image"] >= 1)
     assert fetch(f"{base}/image.png?token={token}")[0] == 200
     assert fetch(f"{base}/stop?token={token}", "POST")[0] == 202
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 0, stderr
     folder = tmp_path / "out.mp4.frames"
     assert stderr.strip().splitlines()[-1] == (f"Stopped: 1 finished frame kept in {folder};"

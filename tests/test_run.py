@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import EXAMPLES, FAST, spawned
+from conftest import EXAMPLES, FAST, HANG_GUARD, spawned
 from stylize import StylizeConfig, run
 from stylize.imageio import to_tensor
 
@@ -138,11 +138,11 @@ def test_ctrl_c_saves_the_current_image_and_exits_130(images, tmp_path):
     args = [sys.executable, "-m", "stylize", images["content"], images["style"], "-o", out, "--weights", "random",
             "--size", "32", "--iterations", "100000", "--tolerance", "0", "--save-every", "1", "-q"]
     with spawned(args, stderr=subprocess.PIPE) as proc:
-        deadline = time.time() + 60
+        deadline = time.time() + HANG_GUARD
         while not (tmp_path / "o_0002.png").exists() and time.time() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 130
     assert "Traceback" not in stderr
     assert stderr.strip().startswith("Interrupted at iteration ")

@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from conftest import make_clip
+from conftest import HANG_GUARD, make_clip
 from stylize.videoio import probe
 
 FAST = ["--weights", "random", "--size", "32", "--iterations", "2", "--coarse-iterations", "2", "--min-size", "16",
@@ -81,13 +81,13 @@ def test_ctrl_c_keeps_finished_frames_and_the_same_command_resumes(images, tmp_p
                 proc.send_signal(signal.SIGINT)
                 break
         rest = proc.stderr.read()
-        assert proc.wait(timeout=60) == 130
+        assert proc.wait(timeout=HANG_GUARD) == 130
     assert "Interrupted: " in rest and "the same command continues from there" in rest
     kept = sorted(p.name for p in (tmp_path / "o.mp4.frames").glob("*.png"))
     assert kept[:2] == ["000001.png", "000002.png"] and not out.exists()
     import subprocess
 
-    again = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300)
+    again = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=HANG_GUARD)
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("resumed") == len(kept) and f"{len(kept)} resumed" in again.stdout
     assert probe(out).frames == 8
