@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -65,16 +64,13 @@ def main() -> None:
 
 
 def machine(device: str) -> str:
-    from stylize.device import resolve_device
+    from stylize.device import cpu_bf16_units, cpu_name, resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
         return f"{torch.cuda.get_device_name(dev)} (CUDA)"
-    # torch's own CPU detection, on every OS (no /proc/cpuinfo on macOS or Windows)
-    found = getattr(torch.cpu, "get_capabilities", dict)()
-    cpu = found.get("cpu_name") or platform.processor() or platform.machine()
-    if found.get("avx512_bf16") or found.get("amx_bf16"):
-        cpu += " (bf16 units: " + ", ".join(k for k in ("avx512_bf16", "amx_bf16") if found.get(k)) + ")"
+    units = cpu_bf16_units()  # torch's own CPU detection, on every OS (no /proc/cpuinfo on macOS or Windows)
+    cpu = cpu_name() + (f" (bf16 units: {', '.join(units)})" if units else "")
     return f"{cpu}, {torch.get_num_threads()} threads"
 
 

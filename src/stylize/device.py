@@ -67,15 +67,27 @@ def _fast_bf16(device: torch.device) -> bool:
     return False
 
 
+BF16_UNITS = ("avx512_bf16", "amx_bf16")  # x86 units oneDNN runs bf16 convolutions on about 2x as fast
+
+
 @lru_cache(maxsize=1)
 def _cpu_has_bf16_units() -> bool:
-    """AVX512-BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32.
+    return bool(cpu_bf16_units())
 
-    Read from torch's own CPU detection (cpuinfo, on every OS); a torch without
-    ``torch.cpu.get_capabilities`` (older releases) gets fp32, the safe choice.
+
+def cpu_bf16_units() -> list[str]:
+    """Which of BF16_UNITS this CPU has, from torch's own detection (cpuinfo, on every OS).
+
+    A torch without ``torch.cpu.get_capabilities`` (older releases) reports none: fp32, the safe choice.
     """
     capabilities = getattr(torch.cpu, "get_capabilities", None)
-    if capabilities is None:
-        return False
-    found = capabilities()
-    return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
+    found = capabilities() if capabilities else {}
+    return [unit for unit in BF16_UNITS if found.get(unit)]
+
+
+def cpu_name() -> str:
+    """The CPU's model name as torch's detection reads it, else what the platform module says."""
+    import platform
+
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    return (capabilities() if capabilities else {}).get("cpu_name") or platform.processor() or platform.machine()

@@ -43,10 +43,10 @@ def _version(dist: str) -> str:
 
 
 def _cpu(torch) -> str:
-    found = getattr(torch.cpu, "get_capabilities", dict)()
-    name = found.get("cpu_name") or platform.processor() or platform.machine()
-    units = [unit for unit in ("avx512_bf16", "amx_bf16") if found.get(unit)]
-    return (f"CPU: {name}, {torch.get_num_threads()} threads; bf16 units: {', '.join(units) or 'none'}"
+    from .device import cpu_bf16_units, cpu_name
+
+    units = cpu_bf16_units()
+    return (f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; bf16 units: {', '.join(units) or 'none'}"
             f" (auto picks {'bf16' if units else 'fp32'} on the CPU)")
 
 
