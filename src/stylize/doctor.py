@@ -26,11 +26,13 @@ def report() -> list[str]:
     import torch
 
     from . import __version__
+    from .device import resolve_device
 
+    auto = resolve_device("auto")
     return [f"stylize {__version__}",
             f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.platform()}",
             "packages: " + ", ".join(f"{name} {_version(dist)}" for name, dist in PACKAGES),
-            _cpu(torch), *_devices(torch), _memory(), *_weights(torch), _extras(), _browser()]
+            _cpu(torch), *_devices(torch, auto), _memory(auto), *_weights(torch), _extras(), _browser()]
 
 
 def _version(dist: str) -> str:
@@ -50,8 +52,8 @@ def _cpu(torch) -> str:
             f" (auto picks {'bf16' if units else 'fp32'} on the CPU)")
 
 
-def _devices(torch) -> list[str]:
-    from .device import resolve_device, resolve_precision
+def _devices(torch, auto) -> list[str]:
+    from .device import resolve_precision
 
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -59,16 +61,14 @@ def _devices(torch) -> list[str]:
     else:
         cuda = "CUDA: none" + (f" (torch built for CUDA {torch.version.cuda})" if torch.version.cuda else "")
     mps = "MPS: available" if torch.backends.mps.is_available() else "MPS: none"
-    auto = resolve_device("auto")
     return [f"devices: cpu; {cuda}; {mps}",
             f"--device auto: {auto}, --precision auto: {resolve_precision('auto', auto)}"]
 
 
-def _memory() -> str:
-    from .device import resolve_device
+def _memory(auto) -> str:
     from .memory import SAFETY, available_from, describe
 
-    room, source = available_from(resolve_device("auto"))
+    room, source = available_from(auto)
     if room is None:
         return f"memory: unknown ({source}); runs are planned without a limit"
     return f"memory: {describe(room)} ({source}); a run plans within {describe(int(SAFETY * room))} (less 10%)"

@@ -39,8 +39,8 @@ _SRGB_BYTES = (lambda b: b[:24] + bytes(12) + b[36:])(ImageCms.ImageCmsProfile(_
 
 # ISO base media files whose major brand says still image (HEIC/HEIF from phones, AVIF): FFmpeg
 # opens them as "mov,mp4", so without this they would pass for a one-frame video.
-STILL_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
-HEIF_BRANDS = STILL_BRANDS[:8]
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+STILL_BRANDS = HEIF_BRANDS + (b"avif", b"avis")
 
 
 @functools.lru_cache(maxsize=1)
