@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
     ap.add_argument("--device", default="auto")
     ap.add_argument("--max-memory", help="passed on, e.g. 6GiB (default: what is available)")
+    ap.add_argument("--precision", default="auto", help="passed on: auto | fp32 | bf16")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     ap.add_argument("--tiling-only", action="store_true", help="only the 1024 px tiled-against-untiled rows")
     ap.add_argument("--no-tiling", action="store_true", help="skip the 1024 px tiled-against-untiled rows")
@@ -65,6 +66,7 @@ def spawn(args, size: int, tile, name: str) -> dict:
                "--style", args.style, "--device", args.device, "--out", args.out]
     command += ["--tile", str(tile)] if tile else []
     command += ["--max-memory", args.max_memory] if args.max_memory else []
+    command += ["--precision", args.precision]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr}")
@@ -83,7 +85,7 @@ def worker(args) -> None:
     from stylize.engine import Stylizer
     from stylize.memory import budget
 
-    cfg = StylizeConfig(size=args.size, device=args.device, tile=args.tile,
+    cfg = StylizeConfig(size=args.size, device=args.device, tile=args.tile, precision=args.precision,
                         max_memory=parse_bytes(args.max_memory) if args.max_memory else None)
     started = time.perf_counter()
     stylizer = Stylizer(cfg)
@@ -106,13 +108,14 @@ def worker(args) -> None:
     cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rate = stylizer.seconds_per_pixel()
+    precision = stylizer.precision  # what ran (score() below switches the network to fp32)
     print(json.dumps({
         "size": args.size, "width": last.width, "height": last.height, "seconds": seconds,
         "coarse_share": (fine_start - started) / seconds, "plan": last.how, "history": last.history,
         "scales": [f"{s.size}:{s.iterations}" for s in plan.scales], "steps": result.steps,
         "peak_bytes": cuda or rss, "cuda": bool(cuda), "allowed": budget(stylizer.cfg, stylizer.device),
         "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(rate),
-        "objective": score(args, image, stylizer, plan), "image": str(image),
+        "objective": score(args, image, stylizer, plan), "image": str(image), "precision": precision,
     }))
 
 

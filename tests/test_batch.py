@@ -6,7 +6,8 @@ import pytest
 
 from conftest import make_content, make_style
 from stylize import BadInputError, StopRun, StylizeConfig
-from stylize.batch import Item, batch, expand, image_files, output_name, parse_shard, plan, shard
+import stylize.batch
+from stylize.batch import Item, batch, expand, folds_case, image_files, output_name, parse_shard, plan, shard
 
 @pytest.fixture
 def photos(tmp_path):
@@ -72,6 +73,24 @@ def test_two_items_writing_one_file_is_refused(tmp_path):
                                  " template (the content file's extension) or rename one input")
     ok = plan([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out", name="{content}.{ext}")
     assert [i.output.name for i in ok] == ["a.png.jpg", "a.jpg.jpg"]
+
+
+def test_outputs_differing_only_in_case_clash_where_the_disk_folds_case(tmp_path, monkeypatch):
+    contents, styles = [tmp_path / "Cat.jpg", tmp_path / "cat.jpg"], [tmp_path / "s.png"]
+    monkeypatch.setattr(stylize.batch, "folds_case", lambda folder: False)  # Linux's disks
+    assert [i.output.name for i in plan(contents, styles, tmp_path / "out")] == ["Cat__s.jpg", "cat__s.jpg"]
+    monkeypatch.setattr(stylize.batch, "folds_case", lambda folder: True)  # macOS's and Windows' disks
+    with pytest.raises(BadInputError) as caught:
+        plan(contents, styles, tmp_path / "out")
+    assert str(caught.value) == (f"name: two items would both write '{tmp_path}/out/cat__s.jpg' and"
+                                 f" '{tmp_path}/out/Cat__s.jpg' (one file on this disk); add {{ext}} to the"
+                                 " template (the content file's extension) or rename one input")
+
+
+def test_folds_case_asks_the_disk_and_leaves_nothing(tmp_path):
+    (tmp_path / "probe").write_text("")
+    assert folds_case(tmp_path / "not" / "yet") == (tmp_path / "PROBE").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["probe"]
 
 
 def test_a_bad_template(tmp_path):

@@ -70,6 +70,36 @@ def test_an_output_that_is_an_input_is_refused(cli, images, tmp_path, which):
     assert target.read_bytes() == before
 
 
+def test_an_output_differing_only_in_case_is_the_input_where_the_disk_folds_case(cli, images, tmp_path,
+                                                                                   monkeypatch):
+    # macOS's and Windows' disks: os.path.samefile answers from the file system (file IDs on
+    # Windows); here a case-insensitive disk is played by folding names before the real call
+    import os
+    from pathlib import Path
+
+    real = os.path.samefile
+    folded = lambda p: Path(p).with_name(Path(p).name.lower())  # noqa: E731
+    monkeypatch.setattr(os.path, "samefile", lambda a, b: real(folded(a), folded(b)))
+    shouted = images["content"].with_name(images["content"].name.upper())
+    result = cli(images["content"], images["style"], "-o", shouted, *FAST)
+    assert result.exit_code == 2
+    assert _one_line(result) == (f"Error: output '{shouted}' is the input file '{images['content']}';"
+                                 " writing it would destroy the input")
+
+
+def test_the_command_runs_from_a_thread_that_cannot_set_signal_handlers(cli, images, tmp_path):
+    # only the main thread may set a SIGTERM handler (a GUI or a test runner calls from others)
+    import threading
+
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        cli(images["content"], images["style"], "-o", tmp_path / "out.png", *FAST)))
+    worker.start()
+    worker.join()
+    assert results[0].exit_code == 0, results[0].stderr
+    assert (tmp_path / "out.png").is_file()
+
+
 def test_an_existing_folder_as_output(cli, images, tmp_path):
     result = cli(images["content"], images["style"], "-o", tmp_path, *FAST)
     assert result.exit_code == 2

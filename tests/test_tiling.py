@@ -52,11 +52,12 @@ CASES = {
 }
 
 
-def _objective(model, style_layers, content_layer, size, **weights):
+def _objective(model, style_layers, content_layer, size, device="cpu", **weights):
     cfg = validate(StylizeConfig(model=model, style_layers=style_layers, content_layer=content_layer,
                                  weights="random", **weights), 1)
-    extractor = build_extractor(model, load_weights(model, "random"), [*style_layers, content_layer]).double()
-    content, style = _image(*size, seed=1).double(), _image(64, 64, seed=2).double()
+    extractor = build_extractor(model, load_weights(model, "random"), [*style_layers, content_layer])
+    extractor = extractor.to(device).double()
+    content, style = _image(*size, seed=1).to(device).double(), _image(64, 64, seed=2).to(device).double()
     return Objective(extractor, content, style_targets([style_moments(extractor, style, cfg)], cfg), cfg), cfg
 
 

@@ -9,6 +9,8 @@ output atomically or fails alone; the caller hears about every item through
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,12 +101,40 @@ def plan(contents: list[Path], styles: list[Path], out_dir: Path, *, each_style:
             stem = output_name(name, content, group)
             sub = content.parent.relative_to(content_root) if content_root else Path()
             items.append(Item(content, group, out_dir / sub / f"{stem}.{ext.lstrip('.')}"))
-    outputs = [i.output for i in items]
-    if len(set(outputs)) != len(outputs):
-        clash = next(o for o in outputs if outputs.count(o) > 1)
-        raise BadInputError(f"two items would both write '{clash}'; add {{ext}} to the template"
-                            " (the content file's extension) or rename one input", "name")
+    _check_distinct([i.output for i in items], out_dir)
     return items
+
+
+def _check_distinct(outputs: list[Path], out_dir: Path) -> None:
+    """Refuse two items that would write one file, letter case folded where the disk folds it."""
+    folded = {str(o).casefold() for o in outputs}
+    fold = len(folded) < len(set(outputs)) and folds_case(out_dir)  # ask the disk only when it matters
+    key = (lambda p: str(p).casefold()) if fold else str
+    seen: dict[str, Path] = {}
+    for output in outputs:
+        if key(output) in seen:
+            same = "" if seen[key(output)] == output else f" and '{seen[key(output)]}' (one file on this disk)"
+            raise BadInputError(f"two items would both write '{output}'{same}; add {{ext}} to the template"
+                                " (the content file's extension) or rename one input", "name")
+        seen[key(output)] = output
+
+
+def folds_case(folder: Path) -> bool:
+    """Whether names differing only in letter case are one file there (macOS and Windows by default).
+
+    Asked of the disk itself, at the nearest folder that exists: a file named in lower case,
+    looked up in upper case. Where nothing can be written, the OS's usual answer.
+    """
+    existing = next((p for p in (folder, *folder.parents) if p.is_dir()), Path.cwd())
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".stylize-case-", dir=existing)
+    except OSError:
+        return sys.platform in ("win32", "darwin")
+    os.close(fd)
+    try:
+        return os.path.exists(os.path.join(existing, os.path.basename(probe).upper()))
+    finally:
+        os.unlink(probe)
 
 
 def output_name(template: str, content: Path, styles: tuple[Path, ...]) -> str:

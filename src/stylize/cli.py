@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -249,20 +250,29 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
 
 
 class _Signals:
-    """SIGTERM stops a run the way Ctrl-C does; ``code`` is the exit code for the one that came."""
+    """SIGTERM stops a run the way Ctrl-C does; ``code`` is the exit code for the one that came.
+
+    Only where it can be: Windows delivers no SIGTERM from outside (a kill there ends the
+    process at once), and only Python's main thread may set a handler (the command called
+    from a thread, e.g. by a test runner or a GUI, keeps Ctrl-C's rule alone).
+    """
 
     code = 130
+    previous = None
 
     def __enter__(self):
         def on_term(signum, frame):
             self.code = 143
             raise Terminated
 
-        self.previous = signal.signal(signal.SIGTERM, on_term)
+        term = getattr(signal, "SIGTERM", None)
+        if term is not None and threading.current_thread() is threading.main_thread():
+            self.previous = (term, signal.signal(term, on_term))
         return self
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self.previous)
+        if self.previous is not None:
+            signal.signal(*self.previous)
 
 
 def check_inputs(contents: list, styles: list, config: StylizeConfig, masks=None, style_masks=None) -> None:

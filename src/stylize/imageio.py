@@ -320,11 +320,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two paths name one file (through links and '..'), existing or not."""
+    """Whether two paths name one file (through links, '..' and, on Windows, letter case), existing or not."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet
-        return Path(a).resolve() == Path(b).resolve()
+        return os.path.samefile(a, b)  # the file system's own answer: inodes, or Windows' file IDs
+    except OSError:  # one of them does not exist yet: compare names as this OS does (normcase folds case on Windows)
+        return os.path.normcase(Path(a).resolve()) == os.path.normcase(Path(b).resolve())
 
 
 def check_not_an_input(output: str | os.PathLike, inputs: list, what: str = "output") -> None:
