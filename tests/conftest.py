@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from stylize.cli import main
+from stylize.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # Tests wait for events (a line, a file, a status); a wait only gives up after this many

@@ -93,6 +93,17 @@ def test_folds_case_asks_the_disk_and_leaves_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["probe"]
 
 
+def test_hidden_files_and_the_systems_litter_are_not_images(tmp_path):
+    names = ["a.png", ".DS_Store", "._a.png", "Thumbs.db", "desktop.ini", "sub/b.png", "sub/DESKTOP.INI",
+             ".git/c.png", "__MACOSX/sub/._b.png", "__MACOSX/d.png"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in image_files(tmp_path, recursive=True)] == ["a.png",
+                                                                                                    "sub/b.png"]
+    assert [p.name for p in image_files(tmp_path)] == ["a.png"]
+
+
 def test_a_bad_template(tmp_path):
     with pytest.raises(BadInputError, match=r"^name: bad template '\{photo\}' \('photo'\); use \{content\}"):
         output_name("{photo}", tmp_path / "a.png", (tmp_path / "s.png",))

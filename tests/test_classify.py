@@ -21,7 +21,7 @@ from PIL import Image
 from conftest import EXAMPLES
 from stylize import classify
 from stylize.features import build_pooled_extractor
-from stylize.train_cli import predict, train
+from stylize.cli.train import predict, train
 from stylize.train_config import TrainConfig
 from stylize.weights import load_weights
 
@@ -228,7 +228,7 @@ def test_unreadable_images_are_skipped_and_counted(tiny, tmp_path):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, stylize.train_cli; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, stylize.cli.train; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -266,7 +266,7 @@ TRAIN_CASES = [
     (["{good}", "--model", "resnet50", "--weights", "bundled"], 2,
      "Error: --weights bundled: only vgg19 is bundled (got --model resnet50); use --weights torchvision or a state_dict file"),
     (["{good}", "--device", "tpu"], 2, "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
-    (["{good}", "-o", "{tmp}/nowhere/head.pt"], 2, "Error: output '{tmp}/nowhere/head.pt': folder '{tmp}/nowhere' does not exist"),
+    (["{good}", "-o", "{tmp}/notes.txt/head.pt"], 2, "Error: output '{tmp}/notes.txt/head.pt': '{tmp}/notes.txt' is not a folder"),
     (["{good}", "-o", "{tmp}"], 2, "Error: output '{tmp}': is a folder"),
 ]
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from PIL import Image
 
-import stylize.cli
+import stylize.cli.display
 import stylize.engine
 from conftest import FAST
 from stylize.objective import Objective
@@ -100,6 +100,14 @@ def test_the_command_runs_from_a_thread_that_cannot_set_signal_handlers(cli, ima
     assert (tmp_path / "out.png").is_file()
 
 
+def test_an_output_in_missing_folders_makes_them_once_there_is_a_result(cli, images, tmp_path):
+    out = tmp_path / "new" / "deeper" / "out.png"  # as a batch's -o new/ makes its folder
+    assert cli(images["content"], images["style"], "-o", out, *FAST).exit_code == 0
+    assert Image.open(out).size == (32, 21)
+    failed = cli(images["content"], tmp_path / "missing.jpg", "-o", tmp_path / "other" / "out.png", *FAST)
+    assert failed.exit_code == 2 and not (tmp_path / "other").exists()
+
+
 def test_an_existing_folder_as_output(cli, images, tmp_path):
     result = cli(images["content"], images["style"], "-o", tmp_path, *FAST)
     assert result.exit_code == 2
@@ -107,14 +115,14 @@ def test_an_existing_folder_as_output(cli, images, tmp_path):
 
 
 def _interrupt_at(monkeypatch, step):
-    update = stylize.cli.ProgressBar.update
+    update = stylize.cli.display.ProgressBar.update
 
     def interrupting(self, progress):
         update(self, progress)
         if progress.step == step:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(stylize.cli.ProgressBar, "update", interrupting)
+    monkeypatch.setattr(stylize.cli.display.ProgressBar, "update", interrupting)
 
 
 def test_ctrl_c_saves_the_image_so_far_to_a_new_output(cli, images, tmp_path, monkeypatch):
@@ -152,15 +160,15 @@ def test_ctrl_c_before_the_first_iteration_writes_nothing(cli, images, tmp_path,
 
 def test_the_summary_shows_the_losses_of_the_saved_image(cli, images, tmp_path, monkeypatch):
     reports = []
-    update = stylize.cli.ProgressBar.update
-    monkeypatch.setattr(stylize.cli.ProgressBar, "update", lambda self, p: reports.append(p) or update(self, p))
+    update = stylize.cli.display.ProgressBar.update
+    monkeypatch.setattr(stylize.cli.display.ProgressBar, "update", lambda self, p: reports.append(p) or update(self, p))
     out = tmp_path / "out.png"
     result = cli(images["content"], images["style"], "-o", out, "--weights", "random", "--size", "32",
                  "--iterations", "3")
     assert result.exit_code == 0
     last = reports[-1]
     assert last.done and last.step == last.total
-    assert result.stdout.strip().endswith(stylize.cli.format_losses(last.losses))
+    assert result.stdout.strip().endswith(stylize.cli.display.format_losses(last.losses))
     assert _settings(out)["losses"] == last.losses
 
 
@@ -168,7 +176,7 @@ def test_the_summary_shows_the_losses_of_the_saved_image(cli, images, tmp_path, 
     (["{tmp}/missing.jpg", "{style}"], "Error: content image '{tmp}/missing.jpg': file not found"),
     (["{content}", "{style}", "--size", "0"], "Error: --size: 0 is out of range (16 to 16384)"),
     (["{content}", "{style}", "--style-layers", "relu9_1"], "Error: --style-layers: unknown layer 'relu9_1' for vgg19"),
-    (["{content}", "{style}", "-o", "{tmp}/no/o.png"], "Error: output '{tmp}/no/o.png': folder '{tmp}/no' does not exist"),
+    (["{content}", "{style}", "-o", "{content}/o.png"], "Error: output '{content}/o.png': '{content}' is not a folder"),
     (["{content}", "{style}", "--weights", "{tmp}/none.pth"], "Error: --weights '{tmp}/none.pth': file not found"),
     (["{content}", "{style}", "--device", "tpu"], "Error: --device: 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
     (["{content}", "{style}", "--masks", "{tmp}/none.png"], "Error: mask '{tmp}/none.png': file not found"),
@@ -177,7 +185,7 @@ def test_the_summary_shows_the_losses_of_the_saved_image(cli, images, tmp_path, 
 def test_bad_input_fails_before_torch_is_imported(images, tmp_path, args, line):
     fill = {"tmp": tmp_path, "content": images["content"], "style": images["style"]}
     argv = ["stylize", *(a.format(**fill) for a in args)]
-    code = ("import sys; from stylize.cli import main; sys.argv = " + repr(argv) +
+    code = ("import sys; from stylize.cli.main import main; sys.argv = " + repr(argv) +
             "\ntry:\n    main()\nexcept SystemExit as e:\n    print(e.code)\nprint('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert done.stdout.split() == ["2", "False"], done.stderr

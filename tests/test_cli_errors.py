@@ -57,12 +57,12 @@ CASES = [
      "Error: output '{tmp}/mask.png' is the input file '{tmp}/mask.png'; writing it would destroy the input"),
     (["{content}", "{style}", "-o", "{tmp}/out.xyz"], 2,
      "Error: output '{tmp}/out.xyz': cannot write '.xyz' files; use .png, .jpg, .webp or .tif"),
-    (["{content}", "{style}", "-o", "{tmp}/nowhere/out.png"], 2,
-     "Error: output '{tmp}/nowhere/out.png': folder '{tmp}/nowhere' does not exist"),
+    (["{content}", "{style}", "-o", "{content}/deeper/out.png"], 2,
+     "Error: output '{content}/deeper/out.png': '{content}' is not a folder"),
     (["{content}", "{style}", "--plot", "{tmp}/losses.jpg"], 2,
      "Error: --plot: '{tmp}/losses.jpg': the plot is written as .png, .svg, .pdf; name it so"),
-    (["{content}", "{style}", "--plot", "{tmp}/nowhere/losses.png"], 2,
-     "Error: output '{tmp}/nowhere/losses.png': folder '{tmp}/nowhere' does not exist"),
+    (["{content}", "{style}", "--plot", "{content}/losses.png"], 2,
+     "Error: output '{content}/losses.png': '{content}' is not a folder"),
     (["{content}", "{style}", "--plot", "{tmp}/mask.png", "--masks", "{tmp}/mask.png"], 2,
      "Error: --plot file '{tmp}/mask.png' is the input file '{tmp}/mask.png'; writing it would destroy the input"),
     (["{content}", "{style}", "--preview-port", "70000"], 2,
@@ -132,12 +132,13 @@ def test_runtime_failure_exits_1(cli, images, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("stop, code", [(KeyboardInterrupt, 130), ("terminated", 143)])
 def test_a_signal_before_the_run_starts_exits_with_its_own_code(cli, images, tmp_path, monkeypatch, stop, code):
-    import stylize.cli
+    import stylize.cli.common
+    import stylize.cli.main
 
     def interrupted(*args):
-        raise stylize.cli.Terminated if stop == "terminated" else stop
+        raise stylize.cli.common.Terminated if stop == "terminated" else stop
 
-    monkeypatch.setattr(stylize.cli, "_stylize", interrupted)
+    monkeypatch.setattr(stylize.cli.main, "run_single", interrupted)
     result = cli(images["content"], images["style"], "-o", tmp_path / "o.png")
     assert result.exit_code == code
     assert result.stderr.strip() == "Interrupted: nothing was written."

@@ -2,7 +2,7 @@
 
 from importlib import metadata
 
-import stylize.doctor
+import stylize.cli.doctor
 import stylize.memory
 from stylize import __version__
 
@@ -29,7 +29,7 @@ def test_the_doctor_names_versions_machine_devices_memory_and_weights(cli):
 
 def test_the_doctor_says_what_it_could_not_find(cli, monkeypatch):
     monkeypatch.setattr(stylize.memory, "available_from", lambda device: (None, "no reading of the memory available"))
-    monkeypatch.setattr(stylize.doctor.shutil, "which", lambda name: None)
+    monkeypatch.setattr(stylize.cli.doctor.shutil, "which", lambda name: None)
     find_spec = __import__("importlib.util").util.find_spec
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "av" else find_spec(name, *a))
     lines = _lines(cli)

@@ -52,8 +52,9 @@ def test_vector_formats(tmp_path, suffix):
 def test_check_plot_names_what_is_wrong(tmp_path, monkeypatch):
     with pytest.raises(BadInputError, match=r"^plot: 'x.jpg': the plot is written as .png, .svg, .pdf; name it so$"):
         check_plot("x.jpg")
-    with pytest.raises(BadInputError, match="folder 'nowhere' does not exist"):
-        check_plot("nowhere/x.png")
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(BadInputError, match="'.*notes.txt' is not a folder"):
+        check_plot(tmp_path / "notes.txt" / "x.png")
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     with pytest.raises(BadInputError, match=r"^plot: needs matplotlib, which is not installed: pip install 'stylize\[plot\]'$"):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from stylize.cli import main
+from stylize.cli.main import main
 from stylize.config import BATCH_DEFAULTS, DEFAULTS
 from stylize.preview_cli import WATCH_DEFAULTS
 

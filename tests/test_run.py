@@ -116,7 +116,7 @@ def test_adam_lowers_the_loss(images):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from stylize.cli import main; sys.argv=['stylize','--help']\n" \
+    code = "import sys; from stylize.cli.main import main; sys.argv=['stylize','--help']\n" \
            "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -119,9 +119,12 @@ def test_raft_offline_is_one_line(cli, images, tmp_path, monkeypatch):
     assert result.stderr.count("\n") == 1
 
 
-def test_an_output_in_a_missing_folder_fails_before_any_frame(cli, images, tmp_path):
+def test_an_output_under_a_file_fails_before_any_frame_and_missing_folders_are_made(cli, images, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=0)
-    out = tmp_path / "nowhere" / "o.mp4"
+    out = clip / "o.mp4"
     result = cli(clip, images["style"], "-o", out, *FAST)
-    assert (result.exit_code, result.stderr) == (2, f"Error: output '{out}': folder '{out.parent}' does not exist\n")
-    assert not (tmp_path / "nowhere").exists()
+    assert (result.exit_code, result.stderr) == (2, f"Error: output '{out}': '{clip}' is not a folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "content.png", "style.png", "style2.png"]
+    out = tmp_path / "new" / "o.mp4"  # as for an image, and as a batch makes its folder
+    assert cli(clip, images["style"], "-o", out, *FAST).exit_code == 0
+    assert out.is_file()

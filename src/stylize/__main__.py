@@ -1,6 +1,6 @@
 """`python -m stylize` is the `stylize` command."""
 
-from .cli import main
+from .cli.main import main
 
 if __name__ == "__main__":
     main(prog_name="stylize")

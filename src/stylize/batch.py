@@ -62,10 +62,20 @@ class Summary:
 # ---------------------------------------------------------------- the plan
 
 
+# What operating systems leave in folders of photos: Windows' thumbnail caches and folder
+# settings, macOS's archive folders (.DS_Store and "._" resource forks start with a dot).
+OS_LITTER = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "__macosx"})
+
+
 def image_files(folder: Path, recursive: bool = False) -> list[Path]:
-    """Every file in ``folder`` (not only known extensions: unreadable ones are reported later)."""
+    """Every file in ``folder`` (not only known extensions: unreadable ones are reported later),
+    but hidden files and folders and the operating system's litter."""
     pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and not _litter(p.relative_to(folder)))
+
+
+def _litter(path: Path) -> bool:
+    return any(part.startswith(".") or part.casefold() in OS_LITTER for part in path.parts)
 
 
 def expand(paths: Sequence[str | os.PathLike], what: str, recursive: bool = False,

@@ -263,13 +263,15 @@ def check_output(path: str | os.PathLike) -> None:
 
 
 def check_writable(path: str | os.PathLike) -> None:
-    """Fail before any work if a file cannot be written at ``path`` (any format)."""
+    """Fail before any work if a file cannot be written at ``path`` (any format).
+
+    Missing folders on the way are fine: they are made when the file is written (atomic_write,
+    as a batch makes its output folder), so the nearest one that exists must take them.
+    """
     p = Path(path)
-    folder = p.parent
     if p.is_dir():
         raise BadInputError(f"output '{path}': is a folder")
-    if not folder.exists():
-        raise BadInputError(f"output '{path}': folder '{folder}' does not exist")
+    folder = next((f for f in p.parents if f.exists() or f.is_symlink()), Path.cwd())
     if not folder.is_dir():
         raise BadInputError(f"output '{path}': '{folder}' is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -297,13 +299,15 @@ def save_image(im: Image.Image, path: str | os.PathLike, text: dict[str, str] | 
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then rename it into place.
+    """``write(file)`` into a temporary file beside ``path`` (its folders made if missing), then
+    rename it into place.
 
     A crash or Ctrl-C never leaves a partial file under the final name; an OSError
     becomes one RunError line naming the output.
     """
     p = Path(path)
     try:
+        p.parent.mkdir(parents=True, exist_ok=True)  # check_writable let missing folders through
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
         raise RunError(f"output '{path}': cannot write ({e.strerror or e})") from None

@@ -177,6 +177,7 @@ def write_video(path: str | os.PathLike, frames: Iterator[Image.Image], fps: Fra
     """
     path = Path(path)
     temp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)  # as atomic_write does for an image
     if path.suffix.lower() in ANIMATED_SUFFIXES:
         return _write_animation(path, temp, frames, fps)
     av = _av()

@@ -25,8 +25,8 @@ def report() -> list[str]:
     """The lines of the report, in the order a bug report wants them."""
     import torch
 
-    from . import __version__
-    from .device import resolve_device
+    from .. import __version__
+    from ..device import resolve_device
 
     auto = resolve_device("auto")
     return [f"stylize {__version__}",
@@ -45,7 +45,7 @@ def _version(dist: str) -> str:
 
 
 def _cpu(torch) -> str:
-    from .device import cpu_bf16_units, cpu_name
+    from ..device import cpu_bf16_units, cpu_name
 
     units = cpu_bf16_units()
     return (f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; bf16 units: {', '.join(units) or 'none'}"
@@ -53,7 +53,7 @@ def _cpu(torch) -> str:
 
 
 def _devices(torch, auto) -> list[str]:
-    from .device import resolve_precision
+    from ..device import resolve_precision
 
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -66,7 +66,7 @@ def _devices(torch, auto) -> list[str]:
 
 
 def _memory(auto) -> str:
-    from .memory import SAFETY, available_from, describe
+    from ..memory import SAFETY, available_from, describe
 
     room, source = available_from(auto)
     if room is None:
@@ -75,8 +75,8 @@ def _memory(auto) -> str:
 
 
 def _weights(torch) -> list[str]:
-    from .errors import StylizeError
-    from .weights import bundled_path
+    from ..errors import StylizeError
+    from ..weights import bundled_path
 
     try:
         bundled = f"{bundled_path()} (present)"

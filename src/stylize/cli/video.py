@@ -8,18 +8,18 @@ from pathlib import Path
 
 import click
 
-from .config import StylizeConfig, plural
-from .errors import BadInputError, Interrupted, StopRun
-from .preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
-from .video import FrameDone, VideoConfig, work_folder
-from .videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
+from ..config import StylizeConfig, plural
+from ..errors import BadInputError, Interrupted, StopRun
+from ..preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
+from ..video import FrameDone, VideoConfig, work_folder
+from ..videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
 
 
 def run_video(content: str, styles: list[str], output: str, config: StylizeConfig, video: VideoConfig,
               quiet: bool, signals, masks=None, style_masks=None, watch: WatchConfig = WATCH_DEFAULTS) -> None:
-    from .cli import check_inputs
-    from .imageio import check_not_an_input, check_writable
-    from .video import stylize_video
+    from ..imageio import check_not_an_input, check_writable
+    from ..video import stylize_video
+    from .common import check_inputs
 
     if Path(output).suffix and Path(output).suffix.lower() not in (*WRITTEN_SUFFIXES, *ANIMATED_SUFFIXES):
         raise BadInputError(f"'{output}' is not a video name; the content is a video, so the output is one too"
@@ -69,7 +69,7 @@ class _FrameProgress:
         self.later: list[float] = []
 
     def update(self, done: FrameDone) -> None:
-        from .cli import clock
+        from .display import clock
 
         self.resumed += done.resumed
         if not done.resumed and done.index > 0:

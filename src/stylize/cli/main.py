@@ -1,51 +1,25 @@
-"""The `stylize` command: options -> StylizeConfig -> engine.run -> file.
+"""The `stylize` command: options -> StylizeConfig and the job's own config -> the job's CLI module.
 
-Only this module (and batch_cli.py) prints. Options and files are checked before torch
-is imported, so a typo fails at once and `--help` is instant. Every expected failure
-is one line on stderr: exit 2 for bad input, 1 for a failed run, 130 for Ctrl-C (the
-current image is saved first, once the run got past its first iteration).
+The options and their defaults live here; what each kind of job does with them lives in
+single.py, batch.py, video.py and estimate.py.
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import Optional
 
 import click
 
-from . import config as C
-from .config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, check_masks, validate
-from .errors import BadInputError, Interrupted, StylizeError, cli_flag, one_line, opt, render
-from .preview_cli import WATCH_DEFAULTS as W
-from .preview_cli import Watch, WatchConfig
-from .video import VIDEO_DEFAULTS as V
-from .video import FLOWS, VideoConfig, check_video
-from .videoio import VIDEO_SUFFIXES, is_video
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be: the same clean stop, but exit code 143."""
-
-
-class OneLineErrors(click.Command):
-    """Click, but a usage error is the single line 'Error: ...' without the usage block."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as e:
-            click.echo(f"Error: {e.format_message()}", err=True)
-            code = e.exit_code
-        except (click.Abort, KeyboardInterrupt) as e:  # before a run got anywhere: imports, checks, step 1
-            click.echo("Interrupted: nothing was written.", err=True)
-            code = 143 if isinstance(e.__cause__ or e, Terminated) else 130  # click wraps it in Abort
-        if not standalone_mode:
-            return code
-        sys.exit(code if isinstance(code, int) else 0)
+from .. import config as C
+from ..config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, validate
+from ..errors import BadInputError, StylizeError, cli_flag, one_line
+from ..preview_cli import WATCH_DEFAULTS as W
+from ..preview_cli import WatchConfig
+from ..video import FLOWS, VideoConfig, check_video
+from ..video import VIDEO_DEFAULTS as V
+from ..videoio import VIDEO_SUFFIXES, is_video
+from .common import OneLineErrors, Signals
+from .single import run_single
 
 
 def _numbers(ctx, param, value):
@@ -217,7 +191,7 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
              if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
     watch = WatchConfig(preview=preview or bool(given), preview_host=preview_host, preview_port=preview_port,
                         plot=plot)
-    with _Signals() as signals:
+    with Signals() as signals:
         try:
             validate(config, len(styles))  # no torch yet: a bad option fails at once
             check_video(video)
@@ -227,124 +201,26 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
                 for option, given in (("estimate", estimate), ("plot", plot)):
                     if given:
                         raise BadInputError("not available for a video yet", option)
-                from .video_cli import run_video
+                from .video import run_video
 
                 return run_video(content, list(styles), output or "out.mp4", config, video, quiet, signals, masks,
                                  style_masks, watch)
             if estimate:
-                from .estimate_cli import print_estimate
+                from .estimate import print_estimate
 
                 return print_estimate(content, list(styles), config, batch_config if batch_mode else None,
                                       len(masks or ()))
             if batch_mode:
-                from .batch_cli import run_batch
+                from .batch import run_batch
 
                 ctx.exit(run_batch(content, list(styles), output or "stylized", config, batch_config,
                                    quiet=quiet, grid=grid, log=log, signals=signals, masks=masks,
                                    style_masks=style_masks, watch=watch))
-            _stylize(content, list(styles), output or "out.png", config, quiet, grid, signals, masks, style_masks,
-                     watch)
+            run_single(content, list(styles), output or "out.png", config, quiet, grid, signals, masks, style_masks,
+                       watch)
         except StylizeError as e:
             click.echo(f"Error: {one_line(e, cli_flag)}", err=True)
             ctx.exit(e.exit_code)
-
-
-class _Signals:
-    """SIGTERM stops a run the way Ctrl-C does; ``code`` is the exit code for the one that came.
-
-    Only where it can be: Windows delivers no SIGTERM from outside (a kill there ends the
-    process at once), and only Python's main thread may set a handler (the command called
-    from a thread, e.g. by a test runner or a GUI, keeps Ctrl-C's rule alone).
-    """
-
-    code = 130
-    previous = None
-
-    def __enter__(self):
-        def on_term(signum, frame):
-            self.code = 143
-            raise Terminated
-
-        term = getattr(signal, "SIGTERM", None)
-        if term is not None and threading.current_thread() is threading.main_thread():
-            self.previous = (term, signal.signal(term, on_term))
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(*self.previous)
-
-
-def check_inputs(contents: list, styles: list, config: StylizeConfig, masks=None, style_masks=None) -> None:
-    """Every input file exists and its header reads, before torch loads (Pillow only)."""
-    from .imageio import image_size
-
-    for path in contents:
-        image_size(path, "content image", config.max_pixels)
-    for path in styles:
-        image_size(path, "style image", config.max_pixels)
-    for option, what in ((masks, "mask"), (style_masks, "style mask")):
-        for path in filter(None, option or ()):
-            image_size(path, what, config.max_pixels)
-    if config.init not in ("content", "noise"):
-        image_size(config.init, f"{opt('init')} image", config.max_pixels)
-
-
-def _stylize(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
-             grid: Optional[str], signals: _Signals, masks=None, style_masks=None,
-             watch: WatchConfig = W) -> None:
-    from .imageio import check_not_an_input, check_output  # Pillow only: torch loads below
-
-    inputs = [content, *styles, None if config.init in ("content", "noise") else config.init,
-              *(masks or ()), *(style_masks or ())]
-    for path, what in ((output, "output"), (grid, f"{opt('grid')} sheet")):
-        if path:
-            check_output(path)  # before any work: a bad output path must not cost a whole run
-            check_not_an_input(path, inputs, what)
-    check_plot_option(watch, inputs)
-    for given, option in ((masks, "masks"), (style_masks, "style_masks")):
-        check_masks(option, given, len(styles))
-    check_inputs([content], styles, config, masks, style_masks)
-    existed = Path(output).exists()
-    with Watch(watch, Path(output).name) as watching:  # a busy port fails here, before torch loads
-        from .engine import Stylizer
-
-        started = time.perf_counter()
-        bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
-        try:
-            result = Stylizer(config, len(styles)).run(content, styles, on_progress=watching.callback(bar.update),
-                                                       masks=masks, style_masks=style_masks)
-        except Interrupted as e:
-            bar.close()
-            _save_interrupted(e, Path(output), existed)
-            watching.end("interrupted", e.image)
-            raise SystemExit(signals.code)
-        except BaseException:
-            watching.end("failed")
-            raise
-        finally:
-            bar.close()
-        for notice in result.notices:
-            click.echo(f"Note: {render(notice, cli_flag)}", err=True)
-        result.save(output)
-        watching.end("stopped" if result.stopped else "done", result.image)
-    if grid:
-        from .grid import save_contact_sheet
-
-        group = tuple(map(Path, styles))
-        save_contact_sheet(grid, [Path(content)], [group], {(Path(content), group): Path(output)},
-                           max_pixels=config.max_pixels)
-    if not quiet:
-        click.echo(f"{output}: {summary(result, time.perf_counter() - started)}")
-
-
-def check_plot_option(watch: WatchConfig, inputs: list) -> None:
-    if watch.plot:
-        from .imageio import check_not_an_input
-        from .plot import check_plot
-
-        check_plot(watch.plot)
-        check_not_an_input(watch.plot, inputs, f"{opt('plot')} file")
 
 
 def _doctor(ctx: click.Context, on: bool) -> None:
@@ -354,111 +230,3 @@ def _doctor(ctx: click.Context, on: bool) -> None:
 
     click.echo("\n".join(report()))
     ctx.exit(0)
-
-
-def summary(result, seconds: float) -> str:
-    """'512x341 px, 350 iterations in 42.6 s on cpu bf16 (seed 0, ...); loss: content ..., total ...'.
-
-    A run stopped from the preview page starts with 'stopped at iteration N, '.
-    """
-    w, h = result.image.size
-    cfg = result.config
-    stopped = f"stopped at iteration {result.steps}, " if result.stopped else ""
-    stalled = "; the style barely changed (see the note above)" if result.stalled else ""
-    return (f"{stopped}{w}x{h} px, {result.steps} iterations in {seconds:.1f} s on {result.device}"
-            f" {result.precision} (seed {cfg.seed}, {cfg.model} {cfg.weights} weights); {format_losses(result.losses)}"
-            f"{stalled}")
-
-
-def format_losses(losses: dict) -> str:
-    return (f"loss: content {losses['content']:.4g}, style {losses['style']:.4g},"
-            f" tv {losses['tv']:.4g}, total {losses['total']:.4g}")
-
-
-def snapshot_path(output: Path, step: int) -> Path:
-    """OUTPUT_<iteration>.ext: where --save-every (and a Ctrl-C that keeps OUTPUT) write."""
-    return output.with_name(f"{output.stem}_{step:04d}{output.suffix}")
-
-
-def _save_interrupted(e: Interrupted, output: Path, existed: bool) -> None:
-    """The rule: a partial image never replaces a file that was there before the run.
-
-    Before the first iteration nothing is saved (the engine raises a plain KeyboardInterrupt:
-    the photo itself is no result). After it, the image goes to OUTPUT, or, when OUTPUT
-    already existed (say, a finished image of an earlier run), beside it as OUTPUT_<iteration>.
-    """
-    where = snapshot_path(output, e.step) if existed else output
-    e.result.save(where, interrupted_at=e.step)
-    kept = f"kept the existing {output}; " if existed else ""
-    click.echo(f"Interrupted at iteration {e.step}: {kept}saved the current image to {where}", err=True)
-
-
-def clock(seconds: float) -> str:
-    """'4:05', or '1:02:05' past an hour."""
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
-
-
-def progress_text(progress) -> str:
-    """'1024px 3/4 tile 5/24 ETA 12:30 total 2.41 content 1.66 style 0.73' for a progress bar."""
-    parts = [f"{progress.size}px"]
-    if progress.scale[1] > 1:
-        parts.append(f"scale {progress.scale[0]}/{progress.scale[1]}")
-    if progress.tile is not None:
-        parts.append(f"tile {progress.tile[0]}/{progress.tile[1]}")
-    if progress.eta is not None and not progress.done:
-        parts.append(f"ETA {clock(progress.eta)}")
-    losses = progress.losses
-    if losses:
-        parts.append(f"total {losses['total']:.4g} content {losses['content']:.4g} style {losses['style']:.4g}")
-    return " ".join(parts)
-
-
-class ProgressBar:
-    """tqdm bar fed by the engine's callback (on a terminal only); writes --save-every snapshots.
-
-    When stderr is a file or a pipe there is no bar: its redraws would fill the log with
-    carriage returns and cursor movements. A single run logs a plain line per finished scale
-    instead (``log_scales``), so a long run in a script or a job shows it is alive.
-    """
-
-    def __init__(self, label: str, quiet: bool, snapshots: Optional[Path] = None, position: int = 0,
-                 log_scales: bool = False):
-        self.label, self.snapshots, self.position = label, snapshots, position
-        self.disabled = quiet or not sys.stderr.isatty()
-        self.log_scales = log_scales and not quiet and self.disabled
-        self.last = None  # the previous report: its scale ended when the next one's differs
-        self.bar = None  # drawn at the first iteration, so an early error prints alone
-
-    def update(self, progress) -> None:
-        if progress.snapshot is not None and self.snapshots is not None:
-            progress.snapshot.save(snapshot_path(self.snapshots, progress.step))
-        if self.log_scales and progress.tile is None:
-            self.log_scale_end(progress)
-        if self.disabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            # tqdm's own rate and ETA assume equal iterations; a finer scale's cost 4x more:
-            # the engine's ETA (from the plan's work per iteration) is shown instead.
-            self.bar = tqdm(total=progress.total, unit="it", dynamic_ncols=True, file=sys.stderr,
-                            desc=self.label, leave=False, position=self.position,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-        self.bar.update(progress.step - self.bar.n)
-        self.bar.set_postfix_str(progress_text(progress), refresh=progress.done or progress.tile is not None)
-
-    def log_scale_end(self, progress) -> None:
-        """'out.png: scale 2/3 (512 px) done at iteration 90, 0:41 elapsed, total 2.41' on a scale's end."""
-        last, self.last = self.last, progress
-        if last is None or progress.scale[1] == 1 or (progress.scale == last.scale and not progress.done):
-            return  # one scale: the summary line says it all
-        ended = progress if progress.done else last
-        how = "stopped" if progress.done and progress.step < progress.total else "done"  # StopRun
-        click.echo(f"{self.label}: scale {ended.scale[0]}/{ended.scale[1]} ({ended.size} px) {how} at iteration"
-                   f" {ended.step}, {clock(ended.elapsed)} elapsed, total {ended.losses['total']:.4g}", err=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
