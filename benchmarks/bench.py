@@ -64,7 +64,7 @@ def main() -> None:
 
 
 def machine(device: str) -> str:
-    from stylize.device import cpu_bf16_units, cpu_name, resolve_device
+    from stylize.core.device import cpu_bf16_units, cpu_name, resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -93,7 +93,7 @@ def _sync(device) -> None:
 
 def roofline(device_spec: str) -> dict[str, float]:
     """Matmul GFLOP/s per precision: the most this machine's convolutions could reach."""
-    from stylize.device import resolve_device
+    from stylize.core.device import resolve_device
 
     device = resolve_device(device_spec)
     n = 4096 if device.type == "cuda" else 2048
@@ -107,9 +107,9 @@ def roofline(device_spec: str) -> dict[str, float]:
 def _objective(args, size: int, precision: str):
     """The default objective for the benchmark pair at ``size``, and the starting image."""
     from stylize.config import StylizeConfig
-    from stylize.engine import Stylizer
-    from stylize.imageio import load_image, resize_long_edge, to_tensor
-    from stylize.objective import Objective
+    from stylize.core.engine import Stylizer
+    from stylize.core.objective import Objective
+    from stylize.media.imageio import load_image, resize_long_edge, to_tensor
 
     cfg = StylizeConfig(size=size, device=args.device, precision=precision)
     stylizer = Stylizer(cfg)
@@ -207,7 +207,7 @@ def default_run(args):
     c = result.config
     scales = f"min-size {c.min_size}, {c.coarse_iterations} coarse + {c.iterations} its" if c.min_size else \
         f"one scale, {c.iterations} its"
-    from stylize.plan import schedule
+    from stylize.core.plan import schedule
 
     scales = " + ".join(f"{n}" for _, n in schedule(c)) + " its" if c.min_size else scales
     return result.image, f"stylize: {scales}, {result.precision}, history {c.history}, {result.steps} steps"
@@ -219,8 +219,8 @@ def naive_baseline(args):
     Like them it optimizes the unclamped iterate and clamps only the saved image (stylize's
     objective scores the clamped image: see objective.py).
     """
-    from stylize.imageio import to_image
-    from stylize.objective import Objective
+    from stylize.core.objective import Objective
+    from stylize.media.imageio import to_image
 
     class Unclamped(Objective):
         def statistics(self, crop, window):
@@ -246,7 +246,7 @@ def naive_baseline(args):
 
 def score(args, images: list[Path]) -> list[float]:
     """The baseline's objective (fp32, full resolution) on each saved output."""
-    from stylize.imageio import load_image, to_tensor
+    from stylize.media.imageio import load_image, to_tensor
 
     objective, _, device = _objective(args, args.size, "fp32")
     with torch.no_grad():

@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw
 
 from stylize import StylizeConfig, run
 from stylize.config import STYLE_LOSSES
-from stylize.imageio import load_image, to_tensor
+from stylize.media.imageio import load_image, to_tensor
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # A portrait, an animal and an object, each with the painting the gallery gives it.
@@ -70,8 +70,8 @@ def classic(content: Path, style: Path, base: StylizeConfig) -> StylizeConfig:
     output size with the same Caffe VGG19. Divided through by the content weight (the scale
     of the whole objective does not change L-BFGS's path).
     """
-    from stylize.engine import Stylizer
-    from stylize.imageio import resize_long_edge
+    from stylize.core.engine import Stylizer
+    from stylize.media.imageio import resize_long_edge
 
     stylizer = Stylizer(base)
     extractor, layers = stylizer.extractor, stylizer.cfg.style_layers

@@ -29,10 +29,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from stylize import StylizeConfig
-from stylize.flow import DISFlow, flicker, reliable
-from stylize.imageio import to_tensor
-from stylize.video import VideoConfig, stylize_video, work_folder
-from stylize.videoio import read_frames, write_video
+from stylize.jobs.video import VideoConfig, stylize_video, work_folder
+from stylize.media.flow import DISFlow, flicker, reliable
+from stylize.media.imageio import to_tensor
+from stylize.media.videoio import read_frames, write_video
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

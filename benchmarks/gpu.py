@@ -69,7 +69,7 @@ def main() -> None:
 def header() -> str:
     import torch
 
-    from stylize.device import resolve_device, resolve_precision
+    from stylize.core.device import resolve_device, resolve_precision
 
     device = resolve_device("auto")
     props = torch.cuda.get_device_properties(device)
@@ -123,8 +123,8 @@ def spawn_video(args) -> dict:
 def video_worker(args) -> None:
     """A 256 px clip stylized with the video defaults in this fresh process; a JSON line last."""
     import torch
-
     from flicker import make_clip
+
     from stylize import StylizeConfig, VideoConfig, stylize_video
 
     out = Path(args.out)

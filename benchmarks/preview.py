@@ -21,8 +21,8 @@ import random
 import shutil
 import statistics
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,7 +66,7 @@ def main() -> None:
     from bench import machine
 
     from stylize import StylizeConfig
-    from stylize.engine import Stylizer
+    from stylize.core.engine import Stylizer
 
     stylizer = Stylizer(StylizeConfig(size=args.size))
     content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
@@ -98,7 +98,7 @@ def main() -> None:
 def one_run(stylizer, content, style, every) -> tuple[float, int, float]:
     """(optimization s, requests the page made, s the run spent in the page's callback) of one run,
     watched every ``every`` s or not."""
-    from stylize.preview import Preview, PreviewServer
+    from stylize.watch.preview import Preview, PreviewServer
 
     if every is None:
         return stylizer.run(content, style, on_progress=lambda p: None).seconds, 0, 0.0
@@ -124,8 +124,9 @@ def screenshot(path: Path, size: int) -> None:
     import io
     import urllib.request
 
-    from browser import Browser
     from PIL import Image
+
+    from browser import Browser
 
     out = Path(tempfile.mkdtemp()) / "chelsea__starry_night.jpg"  # the page's title names the output
     proc = subprocess.Popen([sys.executable, "-m", "stylize", str(EXAMPLES / "chelsea.jpg"),

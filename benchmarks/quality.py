@@ -31,12 +31,12 @@ import statistics
 from pathlib import Path
 
 import torch
-from PIL import Image
-
 from bench import machine
 from compare_styles import EXAMPLES, PAIRS, add_cell, each_run, luminance, sheet, ssim, variant
+from PIL import Image
+
 from stylize import StylizeConfig, run
-from stylize.imageio import load_image, resize_long_edge, to_tensor
+from stylize.media.imageio import load_image, resize_long_edge, to_tensor
 
 # What changed, each against the default: more time, the precision, the schedule, the layers.
 VARIANTS = [
@@ -56,7 +56,7 @@ class Judge:
     """Scores outputs against their photo and painting; nothing here is what a run minimizes."""
 
     def __init__(self, device: str = "auto"):
-        from stylize.engine import Stylizer
+        from stylize.core.engine import Stylizer
 
         # The bundled VGG19 in fp32, tapped at every block's first ReLU (relu5_1 included).
         stylizer = Stylizer(StylizeConfig(style_layers=JUDGE_LAYERS, device=device, precision="fp32"))

@@ -49,7 +49,6 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import torch
-
     from bench import machine  # the same machine line as bench.py (benchmarks/ is on sys.path)
 
     print(f"# {machine(args.device)}, torch {torch.__version__}\n")
@@ -82,14 +81,14 @@ def worker(args) -> None:
 
     from stylize import StylizeConfig
     from stylize.config import parse_bytes
-    from stylize.engine import Stylizer
-    from stylize.memory import budget
+    from stylize.core.engine import Stylizer
+    from stylize.core.memory import budget
 
     cfg = StylizeConfig(size=args.size, device=args.device, tile=args.tile, precision=args.precision,
                         max_memory=parse_bytes(args.max_memory) if args.max_memory else None)
     started = time.perf_counter()
     stylizer = Stylizer(cfg)
-    from stylize.imageio import load_image
+    from stylize.media.imageio import load_image
 
     plan = stylizer.plan(load_image(args.content).size)
     scale_started = {}
@@ -123,8 +122,8 @@ def score(args, image: Path, stylizer, plan) -> float:
     """The default objective in fp32 on the saved image, at full resolution (tiled where the run was)."""
     from dataclasses import replace
 
-    from stylize.imageio import load_image, resize_long_edge, to_tensor
-    from stylize.objective import Objective
+    from stylize.core.objective import Objective
+    from stylize.media.imageio import load_image, resize_long_edge, to_tensor
 
     last = plan.scales[-1]
     stylizer.precision = "fp32"

@@ -1,18 +1,31 @@
-"""Shared fixtures: tiny images made here (no test reads anything outside the repo)."""
+"""Shared fixtures and helpers: tiny images and clips made here (no test reads anything outside
+the repo), the preview driven over HTTP, objectives for the exact-tiles tests."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import struct
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zlib
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from stylize.cli.main import main
+from stylize.config import StylizeConfig, validate
+from stylize.core.objective import Objective, style_moments, style_targets
+from stylize.net.features import build_extractor
+from stylize.net.weights import load_weights
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # Tests wait for events (a line, a file, a status); a wait only gives up after this many
@@ -115,3 +128,130 @@ def make_clip(path: Path, frames: int = 8, size=(64, 48), fps: int = 8, audio: f
                     out.mux(packet)
             out.mux(sound.encode())
     return path
+
+
+
+def only_line(result) -> str:
+    """The one line a failed command printed on stderr (asserted: exactly one, no traceback)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def outputs(folder: Path) -> list[str]:
+    """The names in ``folder``, sorted ([] when it does not exist)."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def bomb_png(path: Path, width: int = 100_000, height: int = 100_000) -> Path:
+    """A valid PNG header claiming a huge picture, with almost no data behind it."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def mixed_photos(tmp_path: Path) -> Path:
+    """A batch's content folder: three photos of three shapes and one broken JPEG."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, size in enumerate([(48, 32), (32, 48), (40, 40)]):
+        make_content(size).save(folder / f"p{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a JPEG")
+    return folder
+
+
+@pytest.fixture
+def two_styles(tmp_path: Path) -> Path:
+    """A style folder: red.png and green.png."""
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    make_style().save(folder / "red.png")
+    make_style(colours=((250, 250, 250), (10, 120, 10))).save(folder / "green.png")
+    return folder
+
+# ---------------------------------------------------------------- the preview, over HTTP and in a subprocess
+
+
+def fetch(url, method="GET", headers=None):
+    """(status, headers, body), 4xx and 5xx included."""
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=HANG_GUARD) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+LONG = ["--weights", "random", "--size", "32", "--min-size", "0", "--iterations", "20000", "--tolerance", "0"]
+
+
+def start(args, cwd):
+    """The CLI with --preview in a subprocess; returns (process, base URL, token) once it printed the URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "stylize", *map(str, args), "--preview"], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    line = proc.stderr.readline()
+    assert line.startswith("Preview: http://127.0.0.1:"), line
+    url = line.split(" ", 1)[1].strip()
+    base, token = url.split("/?token=")
+    return proc, base, token
+
+
+def wait_for(check, timeout=HANG_GUARD):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def status(base, token):
+    code, _, body = fetch(f"{base}/status.json?token={token}")
+    assert code == 200
+    return json.loads(body)
+
+
+@pytest.fixture
+def finish():
+    """Kills what a failed test left running."""
+    procs = []
+    yield procs.append
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+# ---------------------------------------------------------------- exact tiles: objectives on smooth random images
+
+
+def smooth_image(h, w, seed):
+    """A smooth random picture with a little noise: features vary everywhere, as in a photo."""
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, h // 8 + 1, w // 8 + 1,
+                                                        generator=torch.Generator().manual_seed(seed)),
+                                             size=(h, w), mode="bilinear", align_corners=False)
+    return (smooth + 0.05 * torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed + 1))).clamp(0, 1)
+
+
+TILING_CASES = {
+    # model, style layers, content layer, image size: halos of 12 to 144 px against tiles of 32-64 px
+    "vgg19-shallow": ("vgg19", ("relu1_1", "relu2_1", "relu3_1"), "relu2_2", (96, 80), 32),
+    "vgg19-paper": ("vgg19", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2", (176, 160), 80),
+    "resnet50": ("resnet50", ("relu", "layer1", "layer2"), "layer2", (160, 144), 48),
+}
+
+
+def tiling_objective(model, style_layers, content_layer, size, device="cpu", **weights):
+    """(Objective in float64 with random weights, its config): tiles must match the whole to 1e-9."""
+    cfg = validate(StylizeConfig(model=model, style_layers=style_layers, content_layer=content_layer,
+                                 weights="random", **weights), 1)
+    extractor = build_extractor(model, load_weights(model, "random"), [*style_layers, content_layer])
+    extractor = extractor.to(device).double()
+    content, style = smooth_image(*size, seed=1).to(device).double(), smooth_image(64, 64, seed=2).to(device).double()
+    return Objective(extractor, content, style_targets([style_moments(extractor, style, cfg)], cfg), cfg), cfg

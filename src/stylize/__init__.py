@@ -18,10 +18,11 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-_LAZY = {"stylize": "engine", "run": "engine", "Stylizer": "engine", "Progress": "engine", "Result": "engine",
-         "stylize_video": "video", "VideoConfig": "video"}
+_LAZY = {"stylize": "core.engine", "run": "core.engine", "Stylizer": "core.engine", "Progress": "core.engine",
+         "Result": "core.engine", "stylize_video": "jobs.video", "VideoConfig": "jobs.video", "batch": "jobs.batch"}
 
-__all__ = ["stylize", "run", "Stylizer", "Progress", "Result", "stylize_video", "VideoConfig", "StylizeConfig", "DEFAULTS",
+__all__ = ["stylize", "run", "Stylizer", "Progress", "Result", "stylize_video", "VideoConfig", "batch", "StylizeConfig",
+           "DEFAULTS",
            "StylizeError", "BadInputError", "RunError", "Interrupted", "StopRun",
            "__version__"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import BadInputError, opt
-from .layers import check_layers
+from .net.layers import check_layers
 
 MODELS = ("vgg19", "vgg16", "resnet50")
 POOLINGS = ("max", "avg")
@@ -132,7 +132,7 @@ BATCH_DEFAULTS = BatchConfig()
 def validate(config: StylizeConfig, n_styles: int) -> StylizeConfig:
     """Check every setting; returns the resolved config or raises BadInputError.
 
-    Needs no torch (layer names come from layers.py), so a bad option fails at once.
+    Needs no torch (layer names come from net/layers.py), so a bad option fails at once.
     """
     for name, choices in (("model", MODELS), ("pooling", POOLINGS), ("padding", PADDINGS), ("optimizer", OPTIMIZERS),
                           ("preserve_color", PRESERVE_COLORS), ("precision", PRECISIONS),

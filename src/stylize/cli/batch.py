@@ -9,11 +9,11 @@ from typing import Optional
 
 import click
 
-from ..batch import ItemResult, Summary, batch, expand, parse_shard, plan
-from ..batch import shard as take_shard
 from ..config import BatchConfig, StylizeConfig, check_masks
 from ..errors import BadInputError, cli_flag, opt
-from ..preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
+from ..jobs.batch import ItemResult, Summary, batch, expand, parse_shard, plan
+from ..jobs.batch import shard as take_shard
+from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 from .common import check_inputs
 from .display import ProgressBar
 
@@ -26,7 +26,7 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
 
     ``masks``: the same for every content image (each must have the masks' shape).
     """
-    from ..imageio import check_format, check_not_an_input, check_output
+    from ..media.imageio import check_format, check_not_an_input, check_output
 
     check_format(options.format)  # fail now, not after the first image
     if watch.plot:
@@ -79,7 +79,7 @@ def _check_masks(masks, style_masks, style_files: list, options: BatchConfig) ->
 
 def _check_out_dir(output: str, content: str, recursive: bool) -> Path:
     """The output folder: not a file, not an image name, not where a re-run would read it back."""
-    from ..imageio import check_writable, is_image_name
+    from ..media.imageio import check_writable, is_image_name
 
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
@@ -171,7 +171,7 @@ class _Reporter:
 
 
 def _grid(path: str, summary: Summary, max_pixels: int) -> None:
-    from ..grid import save_contact_sheet
+    from ..media.grid import save_contact_sheet
 
     contents = list(dict.fromkeys(r.item.content for r in summary.results))
     groups = list(dict.fromkeys(r.item.styles for r in summary.results))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-
 from typing import TYPE_CHECKING
 
 import click
@@ -19,7 +18,7 @@ from ..config import StylizeConfig
 from ..errors import opt
 
 if TYPE_CHECKING:  # train.py imports this module: the preview's code stays unloaded there
-    from ..preview_cli import WatchConfig
+    from ..watch.session import WatchConfig
 
 
 class Terminated(KeyboardInterrupt):
@@ -27,13 +26,28 @@ class Terminated(KeyboardInterrupt):
 
 
 class OneLineErrors(click.Command):
-    """Click, but a usage error is the single line 'Error: ...' without the usage block."""
+    """Click, but a usage error is the single line 'Error: ...' without the usage block, and
+    the command alone, with nothing after it, prints its usage and where the help is.
+
+    ``groups``: (title, option names) for --help, by what a user is doing; the options in
+    none of them come last, under "Other options".
+    """
+
+    def __init__(self, *args, groups: tuple[tuple[str, tuple[str, ...]], ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.groups = groups
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        bare = not (sys.argv[1:] if args is None else list(args))
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as e:
-            click.echo(f"Error: {e.format_message()}", err=True)
+            ctx = getattr(e, "ctx", None)
+            if bare and isinstance(e, click.MissingParameter) and ctx is not None:  # a first try, not a typo
+                click.echo(f"{ctx.get_usage()}\nTry '{ctx.command_path} --help' for the options and examples.",
+                           err=True)
+            else:
+                click.echo(f"Error: {e.format_message()}", err=True)
             code = e.exit_code
         except (click.Abort, KeyboardInterrupt) as e:  # before a run got anywhere: imports, checks, step 1
             click.echo("Interrupted: nothing was written.", err=True)
@@ -41,6 +55,16 @@ class OneLineErrors(click.Command):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        records = {p.name: p.get_help_record(ctx) for p in self.get_params(ctx)}
+        grouped = {name for _, names in self.groups for name in names}
+        other = tuple(name for name in records if name not in grouped)
+        for title, names in (*self.groups, ("Other options" if self.groups else "Options", other)):
+            rows = [records[name] for name in names if records.get(name)]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 class Signals:
@@ -71,7 +95,7 @@ class Signals:
 
 def check_inputs(contents: list, styles: list, config: StylizeConfig, masks=None, style_masks=None) -> None:
     """Every input file exists and its header reads, before torch loads (Pillow only)."""
-    from ..imageio import image_size
+    from ..media.imageio import image_size
 
     for path in contents:
         image_size(path, "content image", config.max_pixels)
@@ -86,8 +110,8 @@ def check_inputs(contents: list, styles: list, config: StylizeConfig, masks=None
 
 def check_plot_option(watch: WatchConfig, inputs: list) -> None:
     if watch.plot:
-        from ..imageio import check_not_an_input
-        from ..plot import check_plot
+        from ..media.imageio import check_not_an_input
+        from ..watch.plot import check_plot
 
         check_plot(watch.plot)
         check_not_an_input(watch.plot, inputs, f"{opt('plot')} file")

@@ -26,7 +26,7 @@ def report() -> list[str]:
     import torch
 
     from .. import __version__
-    from ..device import resolve_device
+    from ..core.device import resolve_device
 
     auto = resolve_device("auto")
     return [f"stylize {__version__}",
@@ -45,7 +45,7 @@ def _version(dist: str) -> str:
 
 
 def _cpu(torch) -> str:
-    from ..device import cpu_bf16_units, cpu_name
+    from ..core.device import cpu_bf16_units, cpu_name
 
     units = cpu_bf16_units()
     return (f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; bf16 units: {', '.join(units) or 'none'}"
@@ -53,7 +53,7 @@ def _cpu(torch) -> str:
 
 
 def _devices(torch, auto) -> list[str]:
-    from ..device import resolve_precision
+    from ..core.device import resolve_precision
 
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -66,7 +66,7 @@ def _devices(torch, auto) -> list[str]:
 
 
 def _memory(auto) -> str:
-    from ..memory import SAFETY, available_from, describe
+    from ..core.memory import SAFETY, available_from, describe
 
     room, source = available_from(auto)
     if room is None:
@@ -76,7 +76,7 @@ def _memory(auto) -> str:
 
 def _weights(torch) -> list[str]:
     from ..errors import StylizeError
-    from ..weights import bundled_path
+    from ..net.weights import bundled_path
 
     try:
         bundled = f"{bundled_path()} (present)"

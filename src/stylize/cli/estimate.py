@@ -19,7 +19,7 @@ from ..errors import BadInputError, StylizeError, cli_flag, one_line
 def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch: Optional[BatchConfig],
                    masks: int = 0) -> None:
     """A line per scale, then the verdict: fits or not, and about how long (``masks``: regional masks)."""
-    from ..imageio import image_size, long_edge_dims
+    from ..media.imageio import image_size, long_edge_dims
     from .common import check_inputs
     from .display import clock
 
@@ -33,8 +33,8 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
     largest = max(sizes, key=lambda p: _area(long_edge_dims(sizes[p], cfg.size)))
     width, height = long_edge_dims(sizes[largest], cfg.size)
 
-    from ..engine import Stylizer  # torch loads here, after every check that needs none
-    from ..memory import available_from, budget, describe
+    from ..core.engine import Stylizer  # torch loads here, after every check that needs none
+    from ..core.memory import available_from, budget, describe
 
     stylizer = Stylizer(replace(cfg, weights="random"), len(styles))
     allowed = budget(cfg, stylizer.device)
@@ -70,8 +70,8 @@ def _area(dims: tuple[int, int]) -> int:
 
 def _folder_sizes(content: str, styles: list[str], cfg: StylizeConfig, batch: BatchConfig):
     """{content file: (w, h)} from the headers of every readable file, and the unreadable ones."""
-    from ..batch import expand
-    from ..imageio import image_size
+    from ..jobs.batch import expand
+    from ..media.imageio import image_size
 
     style_files = expand(styles, "style")
     contents = expand([content], "content", batch.recursive, exclude=style_files)

@@ -13,11 +13,11 @@ import click
 from .. import config as C
 from ..config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, validate
 from ..errors import BadInputError, StylizeError, cli_flag, one_line
-from ..preview_cli import WATCH_DEFAULTS as W
-from ..preview_cli import WatchConfig
-from ..video import FLOWS, VideoConfig, check_video
-from ..video import VIDEO_DEFAULTS as V
-from ..videoio import VIDEO_SUFFIXES, is_video
+from ..jobs.video import FLOWS, VideoConfig, check_video
+from ..jobs.video import VIDEO_DEFAULTS as V
+from ..media.videoio import VIDEO_SUFFIXES, is_video
+from ..watch.session import WATCH_DEFAULTS as W
+from ..watch.session import WatchConfig
 from .common import OneLineErrors, Signals
 from .single import run_single
 
@@ -67,9 +67,25 @@ def _layers_default(layers: dict) -> str:
 
 
 D, B = DEFAULTS, BATCH_DEFAULTS
+# --help in sections, by what a user is doing (the README's Options table has the same ones).
+HELP_GROUPS = (
+    ("Output", ("output", "size", "save_every", "grid", "quiet")),
+    ("Style", ("style_weight", "content_weight", "tv_weight", "style_blend", "style_scale", "preserve_color",
+               "style_loss", "style_layers", "content_layer")),
+    ("Regions", ("masks", "style_masks")),
+    ("Optimizer", ("iterations", "min_size", "coarse_iterations", "tolerance", "optimizer", "lr", "history", "init",
+                   "seed")),
+    ("Network and device", ("model", "weights", "pooling", "padding", "device", "precision")),
+    ("Memory", ("estimate", "max_memory", "tile", "force", "max_pixels")),
+    ("Batch: CONTENT or a STYLE is a folder", ("recursive", "name", "format", "each_style", "skip_existing", "shard",
+                                               "log")),
+    ("Video: CONTENT is a video, or --frames", ("frames_in", "temporal_weight", "frame_iterations", "flow",
+                                                "flow_weights", "keep_frames", "fps")),
+    ("Watch a run", ("preview", "preview_host", "preview_port", "plot")),
+)
 
 
-@click.command(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineErrors, groups=HELP_GROUPS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("content")
 @click.argument("styles", nargs=-1, required=True, metavar="STYLE...")
 @click.option("-o", "--output",
@@ -87,8 +103,10 @@ D, B = DEFAULTS, BATCH_DEFAULTS
               help="auto: bf16 for the network where the hardware is fast at it (falls back to fp32 on NaN).")
 @click.option("--history", type=int, default=D.history, show_default=True,
               help="L-BFGS memory: steps remembered, each costs two copies of the image.")
-@click.option("--content-weight", type=float, default=D.content_weight, show_default=True)
-@click.option("--style-weight", type=float, default=D.style_weight, show_default=True)
+@click.option("--content-weight", type=float, default=D.content_weight, show_default=True,
+              help="Weight of the content term: higher keeps more of the photo.")
+@click.option("--style-weight", type=float, default=D.style_weight, show_default=True,
+              help="Weight of the style term: higher gives more paint.")
 @click.option("--tv-weight", type=float, default=D.tv_weight, show_default=True,
               help="Total variation: smooths high-frequency noise.")
 @click.option("--style-blend", callback=_numbers, help="Weights of several styles, e.g. 0.7,0.3 [default: equal]")
@@ -103,20 +121,24 @@ D, B = DEFAULTS, BATCH_DEFAULTS
               help="Style image long edge relative to the output's.")
 @click.option("--style-layers", callback=_layers, metavar="L[:W],...",
               help=f"Style layers, optional weights after ':' [default: {_layers_default(C.DEFAULT_STYLE_LAYERS)}]")
-@click.option("--content-layer", help=f"[default: {_layers_default({k: (v,) for k, v in C.DEFAULT_CONTENT_LAYER.items()})}]")
-@click.option("--model", type=click.Choice(C.MODELS), default=D.model, show_default=True)
+@click.option("--content-layer", help=f"The content layer [default: {_layers_default({k: (v,) for k, v in C.DEFAULT_CONTENT_LAYER.items()})}]")
+@click.option("--model", type=click.Choice(C.MODELS), default=D.model, show_default=True,
+              help="The feature extractor, pretrained on ImageNet.")
 @click.option("--weights", metavar="bundled|torchvision|random|FILE",
               help="Weight source [default: bundled for vgg19 (offline), torchvision for the others]")
-@click.option("--pooling", type=click.Choice(C.POOLINGS), default=D.pooling, show_default=True)
+@click.option("--pooling", type=click.Choice(C.POOLINGS), default=D.pooling, show_default=True,
+              help="avg: smoother results, as in the paper.")
 @click.option("--padding", type=click.Choice(C.PADDINGS), default=D.padding, show_default=True,
               help="The first convolution's border: zeros, or replicate the edge pixels.")
 @click.option("--init", default=D.init, show_default=True, metavar="content|noise|PATH",
               help="Starting image.")
-@click.option("--optimizer", type=click.Choice(C.OPTIMIZERS), default=D.optimizer, show_default=True)
+@click.option("--optimizer", type=click.Choice(C.OPTIMIZERS), default=D.optimizer, show_default=True,
+              help="L-BFGS with a line search, or Adam.")
 @click.option("--lr", type=float, help="Step size [default: 1.0 for lbfgs, 0.02 for adam]")
 @click.option("--preserve-color", type=click.Choice(C.PRESERVE_COLORS), default=D.preserve_color,
               show_default=True, help="luminance: keep the content's colours; histogram: recolour the style first.")
-@click.option("--device", default=D.device, show_default=True, metavar="auto|cpu|cuda|cuda:N|mps")
+@click.option("--device", default=D.device, show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
+              help="Where to run; auto: an NVIDIA GPU, else Apple's MPS, else the CPU.")
 @click.option("--max-pixels", type=int, default=D.max_pixels, show_default=True,
               help="Refuse input images with more pixels than this, checked before decoding (0: no limit).")
 @click.option("--max-memory", callback=_bytes, metavar="SIZE",
@@ -126,7 +148,8 @@ D, B = DEFAULTS, BATCH_DEFAULTS
 @click.option("--force", is_flag=True, help="Run even if no plan fits the memory available.")
 @click.option("--estimate", is_flag=True,
               help="Print the plan of each scale (whole or tiled), its peak memory and time, and exit.")
-@click.option("--seed", type=int, default=D.seed, show_default=True)
+@click.option("--seed", type=int, default=D.seed, show_default=True,
+              help="The same seed and settings give the same bytes on the same machine.")
 @click.option("--save-every", type=int, default=D.save_every, show_default=True, metavar="N",
               help="Also save every N iterations as OUTPUT_<iteration>.ext (0: never).")
 @click.option("--grid", metavar="SHEET", help="Also write a contact sheet: styles across, contents down.")

@@ -10,8 +10,8 @@ import click
 
 from ..config import StylizeConfig, check_masks
 from ..errors import Interrupted, cli_flag, opt, render
-from ..preview_cli import WATCH_DEFAULTS as W
-from ..preview_cli import Watch, WatchConfig
+from ..watch.session import WATCH_DEFAULTS as W
+from ..watch.session import Watch, WatchConfig
 from .common import Signals, check_inputs, check_plot_option
 from .display import ProgressBar, snapshot_path, summary
 
@@ -19,10 +19,7 @@ from .display import ProgressBar, snapshot_path, summary
 def run_single(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
              grid: Optional[str], signals: Signals, masks=None, style_masks=None,
              watch: WatchConfig = W) -> None:
-    from ..imageio import (  # Pillow only: torch loads below
-        check_not_an_input,
-        check_output,
-    )
+    from ..media.imageio import check_not_an_input, check_output  # Pillow only: torch loads below
 
     inputs = [content, *styles, None if config.init in ("content", "noise") else config.init,
               *(masks or ()), *(style_masks or ())]
@@ -36,7 +33,7 @@ def run_single(content: str, styles: list[str], output: str, config: StylizeConf
     check_inputs([content], styles, config, masks, style_masks)
     existed = Path(output).exists()
     with Watch(watch, Path(output).name) as watching:  # a busy port fails here, before torch loads
-        from ..engine import Stylizer
+        from ..core.engine import Stylizer
 
         started = time.perf_counter()
         bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
@@ -58,7 +55,7 @@ def run_single(content: str, styles: list[str], output: str, config: StylizeConf
         result.save(output)
         watching.end("stopped" if result.stopped else "done", result.image)
     if grid:
-        from ..grid import save_contact_sheet
+        from ..media.grid import save_contact_sheet
 
         group = tuple(map(Path, styles))
         save_contact_sheet(grid, [Path(content)], [group], {(Path(content), group): Path(output)},

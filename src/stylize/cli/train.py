@@ -1,6 +1,6 @@
 """The `stylize-train` and `stylize-predict` commands: transfer learning on the extractor.
 
-Only this module prints; classify.py does the work. Torch loads inside the commands,
+Only this module prints; transfer/classify.py does the work. Torch loads inside the commands,
 so `--help` is instant. Expected failures are one line on stderr: exit 2 for bad
 input, 1 for a failed run (common.OneLineErrors does the same for Click's own errors).
 """
@@ -15,7 +15,7 @@ import click
 
 from ..config import MODELS
 from ..errors import BadInputError, StylizeError, cli_flag, one_line
-from ..train_config import PREDICT_TOP, TRAIN_DEFAULTS, TrainConfig
+from ..transfer.config import PREDICT_TOP, TRAIN_DEFAULTS, TrainConfig
 from .common import OneLineErrors
 
 D = TRAIN_DEFAULTS
@@ -69,7 +69,7 @@ def train(ctx, data_dir, output, quiet, **options):
 
 
 def _train(data_dir: str, output: str, config: TrainConfig, quiet: bool) -> None:
-    from .. import classify  # torch loads here, not for --help
+    from ..transfer import classify  # torch loads here, not for --help
 
     classify.check_output(output)  # before any work: a bad path must not cost a whole run
     bars = _Bars(quiet)
@@ -178,7 +178,7 @@ def predict(ctx, head, images, top, as_json, weights, device, quiet):
 
 
 def _predict(head: str, images: list[str], top: int, as_json: bool, weights, device: str, quiet: bool) -> None:
-    from .. import classify  # torch loads here, not for --help
+    from ..transfer import classify  # torch loads here, not for --help
 
     files = classify.image_files(images)
     classifier = classify.load_classifier(head, device=device, weights=weights)

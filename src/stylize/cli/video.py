@@ -1,4 +1,4 @@
-"""`stylize clip.mp4 painting.jpg -o out.mp4`: the video path of the CLI (prints; video.py does not)."""
+"""`stylize clip.mp4 painting.jpg -o out.mp4`: the video path of the CLI (prints; jobs/video.py does not)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import click
 
 from ..config import StylizeConfig, plural
 from ..errors import BadInputError, Interrupted, StopRun
-from ..preview_cli import WATCH_DEFAULTS, Watch, WatchConfig
-from ..video import FrameDone, VideoConfig, work_folder
-from ..videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
+from ..jobs.video import FrameDone, VideoConfig, work_folder
+from ..media.videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
+from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 
 
 def run_video(content: str, styles: list[str], output: str, config: StylizeConfig, video: VideoConfig,
               quiet: bool, signals, masks=None, style_masks=None, watch: WatchConfig = WATCH_DEFAULTS) -> None:
-    from ..imageio import check_not_an_input, check_writable
-    from ..video import stylize_video
+    from ..jobs.video import stylize_video
+    from ..media.imageio import check_not_an_input, check_writable
     from .common import check_inputs
 
     if Path(output).suffix and Path(output).suffix.lower() not in (*WRITTEN_SUFFIXES, *ANIMATED_SUFFIXES):

@@ -1,0 +1,390 @@
+"""One stylization: images -> network -> targets -> scales of optimizer steps -> output.
+
+The engine never prints: it reports through ``on_progress(Progress)`` and raises
+the exceptions of errors.py. The CLI draws bars and turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+from PIL import Image
+
+from ..config import DEFAULTS, StylizeConfig, check_masks, check_weights, validate
+from ..errors import BadInputError, RunError, StopRun, opt
+from ..media.imageio import (
+    image_size,
+    load_image,
+    load_mask,
+    long_edge_dims,
+    mask_of,
+    mask_tensor,
+    normalize,
+    resize_long_edge,
+    save_image,
+    to_image,
+    to_tensor,
+)
+from ..net.features import build_extractor
+from ..net.layers import min_input_size
+from ..net.weights import load_weights
+from .color import match_color
+from .device import resolve_device, resolve_precision
+from .memory import budget, compact, describe
+from .objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
+from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, next_start
+from .plan import RunPlan, ScalePlan, plan_run
+
+ImageLike = Union[str, os.PathLike, Image.Image]
+
+
+@dataclass
+class Result:
+    """A stylized image and how it was made; ``save`` writes it the way the CLI does."""
+
+    image: Image.Image
+    losses: Optional[dict[str, float]]  # of the image as saved (clamped, before a luminance recolouring)
+    steps: int  # optimizer steps taken
+    seconds: float  # optimization only
+    config: StylizeConfig  # resolved: no None left, the device and precision that ran
+    device: str
+    precision: str = "fp32"  # what the network actually ran in
+    notices: list[str] = field(default_factory=list)  # e.g. a fallback to fp32
+    content: str = "(image)"  # file names, or "(image)" for in-memory images
+    styles: list[str] = field(default_factory=list)
+    masks: Optional[dict[str, list]] = None  # {"masks": names, "style_masks": names or None} when given
+    stopped: bool = False  # an on_progress callback raised StopRun: ended early, at ``steps``
+    stalled: bool = False  # the style loss barely fell: the picture may be mostly unpainted (see notices)
+
+    def settings(self, **extra) -> dict:
+        """Everything needed to make this image again, as JSON-ready values."""
+        from .. import __version__
+
+        stopped = {"stopped_at": self.steps} if self.stopped else {}
+        return {"version": __version__, "content": self.content, "styles": self.styles, **(self.masks or {}),
+                "config": self.config.to_dict(), "steps": self.steps, "losses": self.losses, **stopped, **extra}
+
+    def save(self, path: Union[str, os.PathLike], **extra) -> None:
+        """Write atomically with an sRGB profile; PNGs also get the settings in a ``stylize`` text chunk."""
+        from .. import __version__
+
+        text = {"stylize": json.dumps(self.settings(**extra)), "Software": f"stylize {__version__}"}
+        save_image(self.image, path, text=text)
+
+
+def stylize(
+    content: ImageLike,
+    styles: Union[ImageLike, Sequence[ImageLike]],
+    *,
+    config: StylizeConfig = DEFAULTS,
+    on_progress: Optional[Callable[[Progress], None]] = None,
+    masks: Optional[Sequence[ImageLike]] = None,
+    style_masks: Optional[Sequence[Optional[ImageLike]]] = None,
+) -> Image.Image:
+    """Repaint ``content`` in the style of ``styles`` (paths or PIL images); returns a PIL image.
+
+    ``masks``: one per style image, where on the content it goes (white: here, black: not;
+    pixels no mask covers keep the photo). ``style_masks``: one per style image (or None),
+    the part of the painting its style is taken from.
+    """
+    return run(content, styles, config=config, on_progress=on_progress, masks=masks, style_masks=style_masks).image
+
+
+def run(
+    content: ImageLike,
+    styles: Union[ImageLike, Sequence[ImageLike]],
+    *,
+    config: StylizeConfig = DEFAULTS,
+    on_progress: Optional[Callable[[Progress], None]] = None,
+    masks: Optional[Sequence[ImageLike]] = None,
+    style_masks: Optional[Sequence[Optional[ImageLike]]] = None,
+) -> Result:
+    """Like :func:`stylize`, but returns the final losses, timing and resolved config too."""
+    styles = _as_list(styles)
+    return Stylizer(config, len(styles)).run(content, styles, on_progress=on_progress, masks=masks,
+                                             style_masks=style_masks)
+
+
+def _as_list(styles) -> list:
+    return [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
+
+
+def _name(image: ImageLike) -> str:
+    return "(image)" if isinstance(image, Image.Image) else os.fspath(image)
+
+
+class Stylizer:
+    """A validated config with its network loaded once, for stylizing many images.
+
+    Style moments are cached per style file and scale, so a batch pays for the network and
+    each style once, not once per content image.
+    """
+
+    def __init__(self, config: StylizeConfig = DEFAULTS, n_styles: int = 1):
+        cfg = validate(config, n_styles)
+        self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.cfg = cfg = replace(cfg, device=str(self.device))
+        self.extractor = build_extractor(
+            cfg.model, load_weights(cfg.model, cfg.weights), _taps(cfg), cfg.pooling, cfg.seed, cfg.padding
+        ).to(self.device)
+        if self.device.type in ("cpu", "cuda"):
+            # channels_last: oneDNN's and cuDNN's native layout. On the CPU it made an iteration
+            # 6-9% faster (fp32 and bf16, 256 and 512 px), most of it in max-pooling (13x faster).
+            self.extractor = self.extractor.to(memory_format=torch.channels_last)
+        self._moments: dict[tuple, dict] = {}  # per style file and scale
+
+    def style_targets(self, styles: Sequence[ImageLike], content_t: torch.Tensor, size: int,
+                      tile: Optional[int] = None) -> dict:
+        """{layer: target} of the styles blended by ``style_blend``, for a scale.
+
+        ``tile``: take the moments tile by tile (the same targets, in bounded memory).
+        """
+        moments = [self.style_moments(s, content_t, size, tile) for s in styles]
+        return style_targets(moments, self.cfg, self.cfg.style_blend)
+
+    def style_moments(self, style: ImageLike, content_t: torch.Tensor, size: int, tile: Optional[int] = None,
+                      mask: Optional["Mask"] = None) -> dict:
+        """{layer: (mean, second moment)} of one style image (within ``mask``) at a scale.
+
+        Cached per file, mask file and scale, unless the style is recoloured for each content.
+        """
+        # Files are cached by path; in-memory PIL images (unhashable, mutable) are not cached.
+        cacheable = (self.cfg.preserve_color != "histogram" and not isinstance(style, Image.Image)
+                     and (mask is None or mask.name is not None))
+        key = (size, os.fspath(style), mask and mask.name) if cacheable else None
+        cached = self._moments.get(key)
+        if cached is None:
+            style_t = _style_tensor(style, self.cfg, size, content_t)
+            weights = None if mask is None else mask.at(style_t).to(style_t.device)
+            cached = style_moments(self.extractor, style_t, self.cfg, tile, weights)
+            if cacheable:
+                self._moments[key] = cached
+        return cached
+
+    def regions(self, styles: Sequence[ImageLike], content_t: torch.Tensor, size: int, tile: Optional[int],
+                masks: Optional[list["Mask"]], style_masks: list[Optional["Mask"]]) -> Union[dict, list[Region]]:
+        """The style side of a scale's objective: the blend everywhere, or one Region per mask."""
+        moments = [self.style_moments(s, content_t, size, tile, m) for s, m in zip(styles, style_masks)]
+        if masks is None:
+            return style_targets(moments, self.cfg, self.cfg.style_blend)
+        weights = normalise_masks([m.at(content_t).to(content_t.device) for m in masks])
+        return [Region(style_targets([m], self.cfg), w) for m, w in zip(moments, weights)]
+
+    def seconds_per_pixel(self, side: int = 256) -> float:
+        """One forward + backward of the objective per pixel, timed on this device at ``side`` px.
+
+        The time model of plan.py scales it by each scale's pixels: measured, not assumed.
+        """
+        image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+        targets = style_targets([style_moments(self.extractor, image, self.cfg)], self.cfg)
+        objective = Objective(self.extractor, image, targets, self.cfg, bf16=self.precision == "bf16")
+        objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
+        _sync(self.device)
+        started = time.perf_counter()
+        for _ in range(2):
+            objective.value_and_grad(image)
+        _sync(self.device)
+        return (time.perf_counter() - started) / 2 / side**2
+
+    def plan(self, photo_size: tuple[int, int], masks: int = 0) -> RunPlan:
+        """Every scale's plan (whole or tiled, history, peak memory) for a photo of (w, h) px."""
+        return plan_run(self.cfg, photo_size, self.precision, self.device, budget(self.cfg, self.device),
+                        masks=masks)
+
+    def plan_anyway(self, photo_size: tuple[int, int], masks: int = 0) -> RunPlan:
+        """The smallest plan even where it does not fit (what ``force`` would run)."""
+        return plan_run(replace(self.cfg, force=True), photo_size, self.precision, self.device,
+                        budget(self.cfg, self.device), masks=masks)
+
+    def run(self, content: ImageLike, styles, on_progress=None, masks: Optional[Sequence[ImageLike]] = None,
+            style_masks: Optional[Sequence[Optional[ImageLike]]] = None, guide: Optional["FrameGuide"] = None) -> Result:
+        """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far;
+        StopRun from ``on_progress`` returns it as the Result, ``stopped`` set.
+
+        ``masks``/``style_masks``: see :func:`stylize`. ``guide``: a video frame after the
+        first (see FrameGuide): one scale, from the previous output warped here.
+        """
+        cfg, styles = self.cfg, _as_list(styles)
+        check_weights("style_blend", cfg.style_blend, len(styles), "style image")
+        torch.manual_seed(cfg.seed)
+        photo = _open(content, "content image", cfg.max_pixels)
+        width, height = long_edge_dims(photo.size, cfg.size)
+        _check_min_size(cfg, (width, height), content)
+        regional, own, names = _load_masks(cfg, content, photo.size, styles, masks, style_masks)
+        plan = self.plan(photo.size, len(regional or ()))
+        scales = plan.scales if guide is None else (_with_iterations(plan.scales[-1], guide.iterations),)
+
+        def package(image: torch.Tensor, losses, loop: Loop) -> Result:
+            used = replace(cfg, precision=loop.precision)
+            return Result(to_image(image), losses, loop.steps, time.perf_counter() - loop.start, used,
+                          str(self.device), loop.precision, list(loop.notices), _name(content),
+                          list(map(_name, styles)), names, stalled=loop.stalled)
+
+        # A guided frame starts next to its optimum: on a still stretch of a clip the loss stops
+        # falling at once, and each L-BFGS step then burns its whole line search (4x the time
+        # per frame once a moving card had left the example clip). 5 flat steps end it.
+        window = PLATEAU_WINDOW if guide is None else FRAME_PLATEAU_WINDOW
+        loop = Loop(cfg, scales, on_progress, self.precision, (height, width), package, window,
+                    expect_progress=guide is None)
+        try:
+            objective = None
+            for scale in scales:
+                objective = None  # the last scale's targets go before this scale's, 4x larger, come
+                content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
+                x = (initial_image(cfg, content_t) if loop.good is None
+                     else next_start(cfg, loop.good, loop.good_content, content_t))
+                extra = []
+                if guide is not None:
+                    x = guide.start.to(self.device).clone()
+                    if guide.weight > 0:
+                        extra = [TemporalTerm(guide.warped, guide.reliable, guide.weight).to(self.device)]
+                tile = scale.tiles.tile if scale.tiled else None
+                style = self.regions(styles, content_t, scale.size, tile, regional, own)
+                objective = Objective(self.extractor, content_t, style, cfg, plan=scale.tiles, extra=extra)
+                loop.optimize(objective, x, content_t, scale)
+            losses = loop.final_losses(objective)
+            return package(finalize(loop.good, cfg, content_t), losses, loop)
+        except StopRun:
+            return loop.stopped(objective)
+        except torch.OutOfMemoryError:
+            raise RunError(self._out_of_memory(width, height, plan)) from None
+        except KeyboardInterrupt:  # wherever it landed, once a step is done its image is kept
+            if loop.steps == 0:
+                raise  # the unchanged photo is no result
+            raise loop.interrupted() from None
+
+    def _out_of_memory(self, width: int, height: int, plan: RunPlan) -> str:
+        torch.cuda.empty_cache()
+        lower = int(plan.peak * 0.7)
+        return (f"out of memory on {self.device} at {width}x{height} px (the plan expected {describe(plan.peak)});"
+                f" a lower {opt('max_memory')} makes the plan tile more, e.g. {opt('max_memory')} {compact(lower)}")
+
+
+@dataclass
+class FrameGuide:
+    """What a video frame takes from the previous output (Ruder et al. 2016): it starts from
+    ``start`` (that output warped to this frame by the optical flow) and, with ``weight`` > 0,
+    a TemporalTerm keeps it close to ``warped`` wherever ``reliable`` trusts the flow."""
+
+    start: torch.Tensor  # (1, 3, H, W) at the output size, in [0, 1]
+    warped: torch.Tensor  # (1, 3, H, W)
+    reliable: torch.Tensor  # (1, 1, H, W) weights in [0, 1]
+    weight: float
+    iterations: int  # at the output size; a guided frame skips the coarse scales
+
+
+FRAME_PLATEAU_WINDOW = 5
+
+
+def _with_iterations(scale: ScalePlan, iterations: int) -> ScalePlan:
+    return replace(scale, iterations=iterations, work=scale.work * iterations / max(scale.iterations, 1))
+
+
+@dataclass
+class Mask:
+    """A loaded mask: ``at(x)`` gives its weights at x's size; ``name``: its file (None: in memory)."""
+
+    image: Image.Image
+    name: Optional[str]
+
+    @property
+    def label(self) -> str:
+        return self.name or "(image)"
+
+    def at(self, x: torch.Tensor) -> torch.Tensor:
+        return mask_tensor(self.image, x.shape[-1], x.shape[-2])
+
+
+def _load_masks(cfg: StylizeConfig, content: ImageLike, photo_size: tuple[int, int], styles: list, masks,
+                style_masks) -> tuple[Optional[list[Mask]], list[Optional[Mask]], Optional[dict]]:
+    """(regional masks or None, a style mask or None per style, their names for the settings)."""
+    regional = _masks(masks, styles, "masks", cfg, {None: (content, photo_size)})
+    shapes = {i: (s, _size(s, "style image", cfg.max_pixels)) for i, s in enumerate(styles)} if style_masks else {}
+    own = _masks(style_masks, styles, "style_masks", cfg, shapes) or [None] * len(styles)
+    names = None if masks is None and style_masks is None else {
+        "masks": [m.label for m in regional] if regional else None,
+        "style_masks": [m and m.label for m in own] if style_masks else None}
+    return regional, own, names
+
+
+def _masks(given: Optional[Sequence], styles: list, option: str, cfg: StylizeConfig,
+           shapes: dict) -> Optional[list[Optional[Mask]]]:
+    """Load ``given`` masks, one per style image, each the shape of the image it covers.
+
+    ``shapes``: {style index, or None for all: (the image, its (w, h))}. Entries may be None
+    for style masks only (that style is taken whole).
+    """
+    if given is None:
+        return None
+    given = list(given)
+    check_masks(option, given, len(styles))
+    out = []
+    for i, source in enumerate(given):
+        if source is None and option == "style_masks":
+            out.append(None)  # this style is taken whole
+            continue
+        if source is None:
+            raise BadInputError(f"mask {i + 1} is empty; give a mask for each style image", option)
+        what = "mask" if option == "masks" else "style mask"
+        image = mask_of(source) if isinstance(source, Image.Image) else load_mask(source, what, cfg.max_pixels)
+        covered, (w, h) = shapes[None if None in shapes else i]
+        if abs(image.width / image.height - w / h) > 0.01 * w / h + 1 / min(image.size):
+            raise BadInputError(
+                f"{what} {_quoted(source)} is {image.width}x{image.height} px but the image it covers,"
+                f" {_quoted(covered)}, is {w}x{h} px: a mask is resized to its image, so their shapes must match",
+                option)
+        out.append(Mask(image, None if isinstance(source, Image.Image) else os.fspath(source)))
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _open(image: ImageLike, what: str, max_pixels: int) -> Image.Image:
+    """A file through the guarded loader; an in-memory image through the same normalization."""
+    return normalize(image) if isinstance(image, Image.Image) else load_image(image, what, max_pixels)
+
+
+def _size(image: ImageLike, what: str, max_pixels: int) -> tuple[int, int]:
+    """(w, h) as displayed: from a file's header alone (no decoding), or of an in-memory image."""
+    return normalize(image).size if isinstance(image, Image.Image) else image_size(image, what, max_pixels)
+
+
+def _taps(cfg: StylizeConfig) -> list[str]:
+    return list(dict.fromkeys([*cfg.style_layers, cfg.content_layer]))
+
+
+def _style_tensor(style: ImageLike, cfg: StylizeConfig, size: int, content_t: torch.Tensor) -> torch.Tensor:
+    image = resize_long_edge(_open(style, "style image", cfg.max_pixels), max(1, round(size * cfg.style_scale)))
+    need = min_input_size(cfg.model, list(cfg.style_layers))
+    if min(image.size) < need:
+        raise BadInputError(
+            f"style image {_quoted(style)}: {image.size[0]}x{image.size[1]} px at this size is too thin;"
+            f" {cfg.model} needs {need} px on the short edge (raise {opt('style_scale')} or crop it)"
+        )
+    style_t = to_tensor(image).to(content_t.device)
+    if cfg.preserve_color == "histogram":
+        style_t = match_color(style_t, content_t)
+    return style_t
+
+
+def _quoted(image: ImageLike) -> str:
+    return "(image)" if isinstance(image, Image.Image) else f"'{image}'"
+
+
+def _check_min_size(cfg: StylizeConfig, size: tuple[int, int], content: ImageLike) -> None:
+    need = min_input_size(cfg.model, _taps(cfg))
+    if min(size) < need:
+        raise BadInputError(
+            f"content image {_quoted(content)}: {size[0]}x{size[1]} px at {opt('size')} {cfg.size} is too thin;"
+            f" {cfg.model} needs at least {need} px on the short edge for these layers"
+            f" (raise {opt('size')} or crop it)"
+        )

@@ -1,0 +1,185 @@
+"""How much memory a run needs, and how much there is: the byte counts plan.py budgets with.
+
+A scale's peak adds what dominates it: the process as it stands (torch, the weights),
+the activations autograd keeps for one forward + backward of the network over one crop
+(the whole image, or a tile with its halo), the style image's forward pass, and the
+image-sized buffers: the optimizer's (L-BFGS keeps two per remembered step), the
+gradient, the cached point, the content target.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import psutil
+import torch
+
+from ..config import StylizeConfig
+from ..net.features import truncated_body
+
+GIB, MIB = 2**30, 2**20
+# Fitted to the peak RSS of default runs at 256, 512 and 768 px on the CPU (README): autograd's
+# saved tensors and the transient gradient buffers come to about this many times the summed
+# layer outputs in fp32 bytes (least squares: fp32 0.96, bf16 0.83, both rounded up), plus a
+# fixed working set of the allocator and oneDNN (fits: 89 and 161 MiB; the larger kept).
+ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 1.0}
+WORKSPACE = 160 * MIB
+# Image-sized fp32 buffers besides L-BFGS's pairs: the iterate, its gradient, the last finite
+# iterate, the evaluator's cached point and gradient, L-BFGS's direction and previous gradient,
+# a line-search copy. Adam keeps its two moments instead of pairs and direction.
+IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
+SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
+# A tiled evaluation runs crops of a few shapes one after another; the allocator keeps some of
+# each: a 1024 px run in 256 px tiles peaked 387 MiB over the rest of the estimate.
+TILED_OVERHEAD = 400 * MIB
+
+
+@lru_cache(maxsize=32)
+def layer_maps(model: str, layers: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """(channels, stride) of every module output up to the deepest of ``layers``.
+
+    One pass on the meta device (no memory, no time); sizes at any resolution follow.
+    """
+    body, _, _ = truncated_body(model, list(layers))
+    side = 1024  # divisible by every stride, so stride = side // map side
+    x = torch.empty(1, 3, side, side, device="meta")
+    maps = []
+    with torch.no_grad():
+        for module in body:
+            x = module(x)
+            maps.append((x.shape[1], side // x.shape[-1]))
+    return tuple(maps)
+
+
+def activation_elements(model: str, layers: list[str], height: int, width: int) -> tuple[int, int]:
+    """(sum, largest) element counts of every layer output for a ``height`` x ``width`` input."""
+    sizes = [c * math.ceil(height / s) * math.ceil(width / s) for c, s in layer_maps(model, _taps(layers))]
+    return sum(sizes), max(sizes)
+
+
+def _taps(layers) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(layers))
+
+
+def network_bytes(cfg: StylizeConfig, height: int, width: int, precision: str) -> int:
+    """What one forward + backward over a ``height`` x ``width`` crop keeps alive."""
+    total, _ = activation_elements(cfg.model, [*cfg.style_layers, cfg.content_layer], height, width)
+    return int(ACTIVATION_FACTOR[precision] * total * 4)
+
+
+def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
+    """A forward pass without autograd over a style crop: about two layer outputs live at once."""
+    _, largest = activation_elements(cfg.model, list(cfg.style_layers), height, width)
+    return 2 * largest * 4
+
+
+def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool, masks: int = 0) -> int:
+    """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target (and a tiled run's slack)."""
+    image = 3 * height * width * 4
+    copies = IMAGE_COPIES[cfg.optimizer] + (2 * pairs if cfg.optimizer == "lbfgs" else 0) + (1 if tiled else 0)
+    channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
+    content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
+    # A regional mask: its weights at the image's size, normalised, and pooled to each layer (< 1/3 more).
+    regions = masks * height * width * 4 * 2
+    return copies * image + content + regions + (TILED_OVERHEAD if tiled else 0)
+
+
+def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:
+    """What the run holds whatever the size: on the CPU the process itself (torch, weights)."""
+    layers = [*cfg.style_layers, cfg.content_layer]
+    if device.type in ("cuda", "mps"):  # the device's own memory: the process's RSS is not in it
+        return weights_bytes(cfg.model, layers) + WORKSPACE
+    return _process_bytes() + (0 if loaded else weights_bytes(cfg.model, layers)) + WORKSPACE
+
+
+def weights_bytes(model: str, layers: list[str]) -> int:
+    body, _, _ = truncated_body(model, layers)
+    return sum(param.numel() * 4 for param in body.parameters())
+
+
+def _process_bytes() -> int:
+    """Resident size of this process now: torch, the loaded weights, the decoded images (0: unknown)."""
+    try:
+        return psutil.Process().memory_info().rss
+    except (psutil.Error, OSError):
+        return 0
+
+
+def available(device: torch.device) -> Optional[int]:
+    """Bytes a run may use, or None where this machine gives no reading.
+
+    CUDA: free memory plus what torch already holds. MPS: Metal's recommended working set
+    less what the driver has allocated. CPU: the RAM available (psutil, on every platform),
+    or the room left under a Linux cgroup limit where that is smaller; this counts the
+    process's own size too, since the estimates count it.
+    """
+    return available_from(device)[0]
+
+
+def available_from(device: torch.device) -> tuple[Optional[int], str]:
+    """(bytes or None, where the figure came from), for --estimate and --doctor."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_allocated(device), "CUDA free memory"  # ours is ours to reuse
+    if device.type == "mps":
+        return _mps_room()
+    readings = [(v, where) for v, where in ((_ram_available(), "RAM available"), (_cgroup_room(), "cgroup limit"))
+                if v]
+    if not readings:
+        return None, "no reading of the memory available on this machine"
+    room, where = min(readings)
+    return room + _process_bytes(), where
+
+
+def budget(cfg: StylizeConfig, device: torch.device) -> Optional[int]:
+    """The bytes a run may plan for: ``max_memory``, or what is available less a safety margin.
+
+    None: nothing to plan within (no reading): the run is planned without a limit, never refused.
+    """
+    if cfg.max_memory:
+        return cfg.max_memory
+    room = available(device)
+    return None if room is None else int(SAFETY * room)
+
+
+def _ram_available() -> int:
+    try:
+        return psutil.virtual_memory().available
+    except (psutil.Error, OSError):
+        return 0
+
+
+def _cgroup_room() -> int:
+    """Room under a cgroup v2 memory limit (Linux containers); 0 where there is none or no such file."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        return int(limit) - used if limit != "max" else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _mps_room() -> tuple[Optional[int], str]:
+    """Apple GPUs share the RAM: Metal recommends a working set; what the driver holds is taken."""
+    mps = getattr(torch, "mps", None)
+    recommended = getattr(mps, "recommended_max_memory", None)
+    if recommended is None:
+        return None, "no reading of MPS memory in this torch"
+    try:
+        room = recommended() - mps.driver_allocated_memory() + mps.current_allocated_memory()
+    except RuntimeError:
+        return None, "no reading of MPS memory"
+    return room, "MPS recommended working set"
+
+
+def describe(nbytes: int) -> str:
+    """1.5 GiB, 800 MiB: what a person reads at a glance."""
+    return f"{nbytes / GIB:.1f} GiB" if nbytes >= GIB else f"{nbytes / MIB:.0f} MiB"
+
+
+def compact(nbytes: int) -> str:
+    """1.5GiB, 800MiB: a value to type after --max-memory."""
+    return describe(nbytes).replace(" ", "")

@@ -1,0 +1,183 @@
+"""How each scale of a run is carried out, decided before any work: whole or in tiles, how
+much L-BFGS history, the peak memory, and how long it will take.
+
+Memory first: a scale runs whole when it fits the budget; otherwise in the largest tiles
+that fit (tiling.py: the same objective and gradient, computed in pieces). Tiles cost
+time (each carries a halo as wide as the network's receptive field, and a tiled
+evaluation makes an extra forward pass), so where the L-BFGS history leaves room only
+for small tiles, a shorter history buys larger ones: at huge sizes each remembered step
+costs two copies of a many-megapixel image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .. import config as C
+from ..config import StylizeConfig
+from ..errors import BadInputError, opt
+from ..net.layers import halo, min_input_size, stride
+from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes
+from .tiling import TilePlan, plan_tiles, whole
+
+MIN_HISTORY = 5
+MIN_TILE = 128  # px: below this a crop would be mostly halo
+GOOD_TILE = 512  # px: smaller tiles than this, and a shorter history is the better trade
+# Objective evaluations per L-BFGS iteration (strong Wolfe line search): 1.15 over default runs.
+EVALS_PER_ITERATION = 1.15
+# A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first
+# pass. Measured 0.47 on the EPYC (1024 px, bf16: 1.55 s against 3.26 s).
+FORWARD_SHARE = 0.5
+# On the CPU the cost per pixel grows once a pass holds gigabytes of activations: 4.2, 4.5 and
+# 5.9 us per pixel for whole passes of 0.17, 0.70 and 2.8 MP (EPYC, bf16). Per doubling of the
+# pixels past this many, the time model adds this much (a fit to those three points).
+CPU_LARGE_PASS, CPU_GROWTH = 0.5e6, 0.17
+
+
+def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
+    """[(long edge, iterations), ...] from coarse to fine.
+
+    Sizes halve from ``size`` down to no less than ``min_size``. The output size gets
+    ``iterations``, every coarser scale ``coarse_iterations``, and the coarsest twice that:
+    it starts from the photo and settles the layout, where an iteration costs least. Each
+    finer scale starts from the photo at its size plus the last one's change, upsampled
+    (optimize.next_start), and mostly adds detail, so
+    a scale costs about a quarter of the next and the run's time grows with the output's
+    pixels (README: the schedules measured).
+    """
+    sizes = [cfg.size]
+    while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, C.SIZE_RANGE[0]):
+        sizes.append(round(sizes[-1] / 2))
+    sizes.reverse()
+    coarse = [(s, cfg.coarse_iterations * (2 if i == 0 else 1)) for i, s in enumerate(sizes[:-1])]
+    return coarse + [(cfg.size, cfg.iterations)]
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    size: int  # long edge
+    width: int
+    height: int
+    iterations: int
+    history: int  # L-BFGS pairs remembered at this scale
+    tiles: TilePlan
+    peak: int  # estimated bytes at this scale's peak, the process included
+    work: float  # pixel-evaluations of the network (forward + backward), weighted: the time model
+
+    @property
+    def tiled(self) -> bool:
+        return self.tiles.tiled
+
+    @property
+    def how(self) -> str:
+        """'whole' or '12 tiles of 880 px (+80 px halo)'."""
+        if not self.tiled:
+            return "whole"
+        return f"{len(self.tiles.windows)} tiles of {self.tiles.largest_tile} px (+{self.tiles.halo} px halo)"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    scales: tuple[ScalePlan, ...]
+    budget: Optional[int]  # None: no reading of the memory available, planned without a limit
+
+    @property
+    def peak(self) -> int:
+        return max(s.peak for s in self.scales)
+
+    def seconds(self, rate: float) -> float:
+        """Estimated optimization time at ``rate`` seconds per pixel-evaluation."""
+        return sum(s.work for s in self.scales) * rate
+
+
+def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device: torch.device,
+             budget: Optional[int], loaded: bool = True, masks: int = 0) -> RunPlan:
+    """Every scale's plan for a photo of ``photo`` = (w, h) px, within ``budget`` bytes.
+
+    Raises BadInputError when some scale fits no plan, naming the memory it needs at least
+    (``force`` runs the smallest plan anyway). ``budget`` None (this machine gave no reading):
+    every scale is planned as if it fits, rather than refused for want of a figure.
+    """
+    from ..media.imageio import long_edge_dims
+
+    layers = [*cfg.style_layers, cfg.content_layer]
+    need = min_input_size(cfg.model, layers)
+    fixed = fixed_bytes(cfg, device, loaded)
+    scales = []
+    for size, iterations in schedule(cfg):
+        w, h = long_edge_dims(photo, size)
+        if size != cfg.size and min(w, h) < need:
+            continue  # a coarse scale too small for the network is left out
+        limit = math.inf if budget is None else budget
+        scale = _fit(cfg, size, w, h, iterations, precision, fixed, limit, device.type == "cpu", masks)
+        if scale.peak > limit and not cfg.force:
+            raise BadInputError(
+                f"{opt('size')} {cfg.size}: at {w}x{h} px the smallest plan ({scale.how}, history {scale.history})"
+                f" needs about {describe(scale.peak)} of memory on {device}, more than the {describe(budget)}"
+                f" {'allowed by ' + opt('max_memory') if cfg.max_memory else 'available'};"
+                f" lower {opt('size')}" + ("" if cfg.max_memory else f" or pass {opt('force')}"), "size")
+        scales.append(scale)
+    return RunPlan(tuple(scales), budget)
+
+
+def _work(tiles: TilePlan, iterations: int, cpu: bool) -> float:
+    """Pixel-evaluations one scale costs: every crop, both passes of a tiled evaluation."""
+    def crop(window) -> float:
+        pixels = (window.bottom - window.top) * (window.right - window.left)
+        return pixels * (1 + CPU_GROWTH * max(0.0, math.log2(pixels / CPU_LARGE_PASS)) if cpu else 1)
+
+    passes = 1 + FORWARD_SHARE if tiles.tiled else 1
+    return iterations * EVALS_PER_ITERATION * passes * sum(crop(w) for w in tiles.windows)
+
+
+def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
+         budget: float, cpu: bool, masks: int = 0) -> ScalePlan:
+    """The best plan for one scale that fits, or the smallest one there is (which does not)."""
+    layers = [*cfg.style_layers, cfg.content_layer]
+    step = max(stride(cfg.model, layer) for layer in layers)
+    margin = halo(cfg.model, layers)
+    style_side = max(1, round(size * cfg.style_scale))
+
+    def scale(history: int, tiles: TilePlan) -> ScalePlan:
+        pairs = min(history, iterations)
+        ch, cw = tiles.largest_crop
+        side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
+        peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(
+            network_bytes(cfg, ch, cw, precision), style_pass_bytes(cfg, side, side))
+        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations, cpu))
+
+    histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]
+    histories = list(dict.fromkeys(histories))
+    if cfg.tile:
+        candidates = [scale(n, plan_tiles(h, w, cfg.tile, margin, step)) for n in histories]
+        return next((c for c in candidates if c.peak <= budget), candidates[-1])
+    best = None
+    for history in histories:
+        plain = scale(history, whole(h, w))
+        if plain.peak <= budget:
+            return plain
+        tile = _largest_tile(lambda t: scale(history, plan_tiles(h, w, t, margin, step)).peak <= budget,
+                             step, max(w, h))
+        if tile:
+            best = scale(history, plan_tiles(h, w, tile, margin, step))
+            if tile >= GOOD_TILE:
+                return best
+    return best or scale(histories[-1], plan_tiles(h, w, MIN_TILE, margin, step))
+
+
+def _largest_tile(fits, step: int, longest: int) -> Optional[int]:
+    """The largest tile (a multiple of ``step``, at least MIN_TILE) for which ``fits``; None if none."""
+    low, high = math.ceil(MIN_TILE / step), longest // step
+    if high < low or not fits(low * step):
+        return None
+    while low < high:  # binary search: smaller tiles need less memory
+        mid = (low + high + 1) // 2
+        if fits(mid * step):
+            low = mid
+        else:
+            high = mid - 1
+    return low * step

@@ -1,0 +1,2 @@
+"""Watching a run: the losses over the iterations (history.py), the live page (preview.py,
+preview.html), the loss plot (plot.py), and one command's watch session (session.py)."""

@@ -1,0 +1,58 @@
+"""``--plot FILE``: the loss curves of a run over its iterations, scale changes marked.
+
+matplotlib (the ``plot`` extra) draws it: log axes, ticks and a legend are what it does
+well, and the core install stays without it. It is imported only here, only for a plot.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from ..errors import BadInputError
+from .history import LossHistory
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+# One colour per term, the same as on the preview page (preview.html).
+COLOURS = {"content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c", "total": "#222222"}
+
+
+def check_plot(path: str | os.PathLike) -> None:
+    """Before any work: matplotlib is there and ``path`` is a file it can write."""
+    from ..media.imageio import check_writable
+
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise BadInputError(f"'{path}': the plot is written as {', '.join(PLOT_SUFFIXES)}; name it so", "plot")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise BadInputError("needs matplotlib, which is not installed: pip install 'stylize[plot]'", "plot")
+    check_writable(path)
+
+
+def save_plot(history: LossHistory, path: str | os.PathLike, title: str = "") -> None:
+    """Write the curves of ``history`` to ``path`` (atomically; the format from its suffix)."""
+    from matplotlib.figure import Figure  # the object API: no pyplot, no global state, no GUI
+
+    from ..media.imageio import atomic_write
+
+    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    axes = figure.subplots()
+    points, terms = history.since(0), history.terms()
+    for term in terms:
+        xs = [p["step"] for p in points if p.get(term, 0) > 0]  # a log axis has no place for 0
+        ys = [p[term] for p in points if p.get(term, 0) > 0]
+        axes.plot(xs, ys, label=term, color=COLOURS.get(term), linewidth=2 if term == "total" else 1.2)
+    for start in history.scale_starts():
+        axes.axvline(start["step"], color="#999999", linestyle=":", linewidth=1)
+        axes.annotate(f"{start['size']} px", (start["step"], 1), xycoords=("data", "axes fraction"),
+                      xytext=(3, -12), textcoords="offset points", fontsize=8, color="#555555")
+    if terms:
+        axes.set_yscale("log")
+        axes.legend(loc="upper right", fontsize=9)
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("loss (weighted)")
+    axes.grid(True, which="major", alpha=0.3)
+    if title:
+        axes.set_title(title, fontsize=10)
+    fmt = Path(path).suffix.lower().lstrip(".")
+    atomic_write(path, lambda f: figure.savefig(f, format=fmt))
