@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from stylize.cli.main import main
 from stylize.config import StylizeConfig, validate
 from stylize.core.objective import Objective, style_moments, style_targets
+from stylize.core.statistics import relative_mse
 from stylize.net.features import build_extractor
 from stylize.net.weights import load_weights
 
@@ -255,3 +256,29 @@ def tiling_objective(model, style_layers, content_layer, size, device="cpu", **w
     extractor = extractor.to(device).double()
     content, style = smooth_image(*size, seed=1).to(device).double(), smooth_image(64, 64, seed=2).to(device).double()
     return Objective(extractor, content, style_targets([style_moments(extractor, style, cfg)], cfg), cfg), cfg
+
+
+# ---------------------------------------------------------------- the paper's formulas, written plainly
+# References for the objective's terms, which compute the same from sums a tile can add up.
+
+
+def gram_matrix(features):
+    """(B, C, H, W) -> (B, C, C): channel inner products over positions, divided by C*H*W."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def content_loss(features, target):
+    return relative_mse(features, target)
+
+
+def style_loss(features, target_gram):
+    return relative_mse(gram_matrix(features), target_gram)
+
+
+def total_variation(image):
+    """Mean squared difference of neighbouring pixels (L2 TV), in [0, 1] pixel units."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()

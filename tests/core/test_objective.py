@@ -4,18 +4,12 @@ import pytest
 import torch
 
 from stylize.config import StylizeConfig, validate
-from stylize.core.losses import content_loss, gram_matrix, style_loss, total_variation
-from stylize.core.objective import (
-    RANGE_WEIGHT,
-    Objective,
-    Region,
-    normalise_masks,
-    pool_mask,
-    style_moments,
-    style_targets,
-)
+from stylize.core.objective import Objective, Region, normalize_masks, pool_mask, style_moments, style_targets
+from stylize.core.terms import RANGE_WEIGHT
 from stylize.net.features import build_extractor
 from stylize.net.weights import load_weights
+
+from conftest import content_loss, gram_matrix, style_loss, total_variation
 
 STYLE_LAYERS, CONTENT_LAYER = ("relu1_1", "relu2_1"), "relu2_2"
 
@@ -153,7 +147,7 @@ def test_pool_mask_is_the_block_mean_the_way_pooling_shrinks_the_image():
 
 def test_overlapping_masks_share_a_pixel_and_uncovered_pixels_get_nothing():
     a, b = torch.tensor([[1.0, 1.0, 0.0, 0.5]]), torch.tensor([[0.0, 1.0, 0.0, 0.25]])
-    na, nb = normalise_masks([a, b])
+    na, nb = normalize_masks([a, b])
     assert na.tolist() == [[1.0, 0.5, 0.0, 0.5]] and nb.tolist() == [[0.0, 0.5, 0.0, 0.25]]
 
 

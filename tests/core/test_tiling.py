@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from stylize.config import StylizeConfig, validate
-from stylize.core.objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
+from stylize.core.objective import Objective, Region, normalize_masks, style_moments, style_targets
+from stylize.core.terms import TemporalTerm
 from stylize.core.tiling import feature_map, plan_tiles, value_and_grad, whole
 from stylize.net.features import build_extractor
 from stylize.net.layers import halo, stride
@@ -105,7 +106,7 @@ def test_regional_and_wasserstein_terms_tile_exactly(model_case, style_loss):
     extractor = build_extractor(model, load_weights(model, "random"), [*style_layers, content_layer]).double()
     h, w = size
     ramp = torch.linspace(0, 1, w, dtype=torch.float64).expand(h, w)  # left to right
-    masks = normalise_masks([1 - ramp, (ramp * 1.5).clamp(max=1)])
+    masks = normalize_masks([1 - ramp, (ramp * 1.5).clamp(max=1)])
     styles = [smooth_image(64, 64, seed=2).double(), smooth_image(48, 64, seed=5).double()]
     regions = [Region(style_targets([style_moments(extractor, s, cfg)], cfg), m) for s, m in zip(styles, masks)]
     objective = Objective(extractor, smooth_image(*size, seed=1).double(), regions, cfg)

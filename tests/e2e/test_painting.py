@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 from stylize import StylizeConfig, run
-from stylize.core.losses import gram_matrix, relative_mse
+from stylize.core.statistics import relative_mse
 from stylize.media.imageio import to_tensor
 from stylize.net.features import build_extractor
 from stylize.net.weights import load_weights
 
-from conftest import EXAMPLES, make_content, make_style
+from conftest import EXAMPLES, gram_matrix, make_content, make_style
 
 pytestmark = pytest.mark.slow
 

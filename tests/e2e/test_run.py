@@ -173,11 +173,11 @@ def _band(x0, x1, width=96, height=48):
 
 def _gram_distance(net, layers, part, style):
     """Distance in the network's own statistics: relative Gram error, summed over ``layers``."""
-    from stylize.core.losses import gram_distance, moment_sums, normalised, style_target
+    from stylize.core.statistics import gram_distance, moment_sums, moments_of, style_target
 
     with torch.no_grad():
         f, g = net(part), net(to_tensor(style))
-        return sum(gram_distance(*normalised(moment_sums(f[k])), style_target(*normalised(moment_sums(g[k]))))
+        return sum(gram_distance(*moments_of(moment_sums(f[k])), style_target(*moments_of(moment_sums(g[k]))))
                    for k in layers).item()
 
 

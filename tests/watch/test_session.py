@@ -93,17 +93,40 @@ def test_plot_without_a_page(cli, images, tmp_path):
         assert im.size == (800, 450)
 
 
-def test_not_for_a_batch_or_a_video(cli, images, tmp_path):
+def test_a_batch_plots_a_figure_per_item_beside_the_file(cli, images, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "trip").mkdir(parents=True)
+    make_content().save(folder / "a.png")
+    make_content((32, 48)).save(folder / "trip" / "b.png")
+    result = cli(folder, images["style"], "-o", tmp_path / "out", "--recursive", "--weights", "random", "--size", "32",
+                 "--iterations", "3", "--min-size", "0", "--plot", tmp_path / "p.png", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("p*.png")) == ["p_a__style.png", "p_trip_b__style.png"]
+    assert not (tmp_path / "p.png").exists()
+    with Image.open(tmp_path / "p_a__style.png") as im:
+        assert im.size == (800, 450)
+
+
+def test_a_video_plots_the_first_frames_curves_and_every_frames_final_losses(cli, images, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=0)
+    result = cli(clip, images["style"], "-o", tmp_path / "o.mp4", "--weights", "random", "--size", "32",
+                 "--iterations", "3", "--min-size", "0", "--frame-iterations", "2", "--plot", tmp_path / "p.png", "-q")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "p.png") as im:
+        assert im.size == (1200, 450)
+
+
+def test_a_plot_that_would_overwrite_an_input_is_refused_for_every_kind_of_job(cli, images, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     make_content().save(folder / "a.png")
-    result = cli(folder, images["style"], "-o", tmp_path / "out", "--plot", tmp_path / "p.png")
-    assert result.exit_code == 2
-    assert result.stderr.strip() == "Error: --plot: draws one run's curves; not in batch mode (--log has each item's losses)"
+    result = cli(folder, images["style"], "-o", tmp_path / "out", "--plot", images["style"])
+    assert (result.exit_code, result.stderr) == (2, f"Error: --plot file '{images['style']}' is the input file"
+                                                    f" '{images['style']}'; writing it would destroy the input\n")
     clip = make_clip(tmp_path / "clip.mp4", frames=2)
-    result = cli(clip, images["style"], "-o", tmp_path / "o.mp4", "--plot", tmp_path / "p.png")
-    assert result.exit_code == 2
-    assert result.stderr.strip() == "Error: --plot: not available for a video yet"
+    result = cli(clip, images["style"], "-o", tmp_path / "o.mp4", "--plot", tmp_path / "p.jpg")
+    assert (result.exit_code, result.stderr) == (2, f"Error: --plot: '{tmp_path / 'p.jpg'}': the plot is written"
+                                                    " as .png, .svg, .pdf; name it so\n")
 
 
 def test_a_clip_shows_its_frame_and_a_stop_keeps_the_finished_frames(images, tmp_path, finish):

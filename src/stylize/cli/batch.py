@@ -14,7 +14,7 @@ from ..errors import BadInputError, cli_flag, opt
 from ..jobs.batch import ItemResult, Summary, batch, expand, parse_shard, plan
 from ..jobs.batch import shard as take_shard
 from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
-from .common import check_inputs
+from .common import check_inputs, check_plot_option
 from .display import ProgressBar
 
 
@@ -29,10 +29,9 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
     from ..media.imageio import check_format, check_not_an_input, check_output
 
     check_format(options.format)  # fail now, not after the first image
-    if watch.plot:
-        raise BadInputError("draws one run's curves; not in batch mode (--log has each item's losses)", "plot")
     style_files = expand(styles, "style")
     contents = expand([content], "content", options.recursive, exclude=style_files)
+    check_plot_option(watch, [*contents, *style_files])
     out_dir = _check_out_dir(output, content, options.recursive)
     for path, what in ((grid, "grid"), (log, "log")):
         if path:
@@ -49,8 +48,8 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
     everything = plan(contents, style_files, out_dir, each_style=options.each_style, name=options.name,
                       ext=options.format, content_root=root)
     items = take_shard(everything, options.shard)
-    with Watch(watch, f"{content} -> {out_dir}") as watching:
-        reporter = _Reporter(len(items), quiet, log, config.save_every > 0, watching)
+    with Watch(watch, f"{content} -> {out_dir}", plot="items") as watching:
+        reporter = _Reporter(len(items), quiet, log, config.save_every > 0, watching, out_dir)
         try:
             summary = batch(items, config, skip_existing=options.skip_existing, on_item=reporter.item,
                             on_progress=reporter.step, masks=masks, style_masks=style_masks)
@@ -110,7 +109,7 @@ class _Reporter:
     Failures are always one line each; with ``-q`` nothing else is printed.
     """
 
-    def __init__(self, total: int, quiet: bool, log: Optional[str], snapshots: bool, watch: Optional[Watch] = None):
+    def __init__(self, total: int, quiet: bool, log: Optional[str], snapshots: bool, watch: Watch, out_dir: Path):
         from tqdm import tqdm
 
         self.quiet, self.total, self.done = quiet, total, 0
@@ -121,7 +120,7 @@ class _Reporter:
         self.inner: Optional[ProgressBar] = None
         self.current = None
         self.log = open(log, "a", encoding="utf-8") if log else None
-        self.watch = watch
+        self.watch, self.out_dir = watch, out_dir
         self.on_progress = None
 
     def step(self, item, progress) -> None:
@@ -130,10 +129,9 @@ class _Reporter:
             self.current = item
             self.inner = ProgressBar(item.output.name, not self.terminal,
                                      snapshots=item.output if self.snapshots else None, position=1)
-            self.on_progress = self.inner.update
-            if self.watch is not None:
-                self.watch.start_item(f"{item.content.name} -> {item.output}", self.done + 1, self.total, self.done)
-                self.on_progress = self.watch.callback(self.inner.update)
+            key = item.output.relative_to(self.out_dir).with_suffix("").as_posix()  # its plot: FILE_<key>.png
+            self.watch.start_item(f"{item.content.name} -> {item.output}", self.done + 1, self.total, self.done, key)
+            self.on_progress = self.watch.callback(self.inner.update)
         self.on_progress(progress)
 
     def item(self, result: ItemResult) -> None:

@@ -10,14 +10,27 @@ from pathlib import Path
 
 import click
 
-from .. import config as C
-from ..config import BATCH_DEFAULTS, DEFAULTS, BatchConfig, StylizeConfig, validate
+from ..config import (
+    BATCH_DEFAULTS,
+    DEFAULT_CONTENT_LAYER,
+    DEFAULT_STYLE_LAYERS,
+    DEFAULTS,
+    MODELS,
+    OPTIMIZERS,
+    PADDINGS,
+    POOLINGS,
+    PRECISIONS,
+    PRESERVE_COLORS,
+    STYLE_LOSSES,
+    BatchConfig,
+    StylizeConfig,
+    parse_bytes,
+    validate,
+)
 from ..errors import BadInputError, StylizeError, cli_flag, one_line
-from ..jobs.video import FLOWS, VideoConfig, check_video
-from ..jobs.video import VIDEO_DEFAULTS as V
+from ..jobs.video import FLOWS, VIDEO_DEFAULTS, VideoConfig, check_video
 from ..media.videoio import VIDEO_SUFFIXES, is_video
-from ..watch.session import WATCH_DEFAULTS as W
-from ..watch.session import WatchConfig
+from ..watch.session import WATCH_DEFAULTS, WatchConfig
 from .common import OneLineErrors, Signals
 from .single import run_single
 
@@ -57,7 +70,7 @@ def _bytes(ctx, param, value):
     if value is None:
         return None
     try:
-        return C.parse_bytes(value)
+        return parse_bytes(value)
     except ValueError:
         raise click.BadParameter(f"'{value}' is not a size such as 6GiB, 800MiB or 1.5G") from None
 
@@ -66,7 +79,6 @@ def _layers_default(layers: dict) -> str:
     return "; ".join(f"{m}: {','.join(v)}" for m, v in layers.items() if m != "vgg16")
 
 
-D, B = DEFAULTS, BATCH_DEFAULTS
 # --help in sections, by what a user is doing (the README's Options table has the same ones).
 HELP_GROUPS = (
     ("Output", ("output", "size", "save_every", "grid", "quiet")),
@@ -91,55 +103,55 @@ HELP_GROUPS = (
 @click.option("-o", "--output",
               help="Output file; the extension picks the format (png, jpg, webp, tif)."
                    " A folder in batch mode. [default: out.png; batch: stylized/; video: out.mp4]")
-@click.option("--size", type=int, default=D.size, show_default=True, help="Long edge of the output, px.")
-@click.option("--iterations", type=int, default=D.iterations, show_default=True, help="Iterations at the output size.")
-@click.option("--min-size", type=int, default=D.min_size, show_default=True,
+@click.option("--size", type=int, default=DEFAULTS.size, show_default=True, help="Long edge of the output, px.")
+@click.option("--iterations", type=int, default=DEFAULTS.iterations, show_default=True, help="Iterations at the output size.")
+@click.option("--min-size", type=int, default=DEFAULTS.min_size, show_default=True,
               help="Coarse-to-fine: first optimize at the output size halved down to >= this (0: one scale).")
-@click.option("--coarse-iterations", type=int, default=D.coarse_iterations, show_default=True,
+@click.option("--coarse-iterations", type=int, default=DEFAULTS.coarse_iterations, show_default=True,
               help="Iterations at each coarser scale.")
-@click.option("--tolerance", type=float, default=D.tolerance, show_default=True,
+@click.option("--tolerance", type=float, default=DEFAULTS.tolerance, show_default=True,
               help="End a scale early when the loss falls by less than this fraction over 20 iterations.")
-@click.option("--precision", type=click.Choice(C.PRECISIONS), default=D.precision, show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True,
               help="auto: bf16 for the network where the hardware is fast at it (falls back to fp32 on NaN).")
-@click.option("--history", type=int, default=D.history, show_default=True,
+@click.option("--history", type=int, default=DEFAULTS.history, show_default=True,
               help="L-BFGS memory: steps remembered, each costs two copies of the image.")
-@click.option("--content-weight", type=float, default=D.content_weight, show_default=True,
+@click.option("--content-weight", type=float, default=DEFAULTS.content_weight, show_default=True,
               help="Weight of the content term: higher keeps more of the photo.")
-@click.option("--style-weight", type=float, default=D.style_weight, show_default=True,
+@click.option("--style-weight", type=float, default=DEFAULTS.style_weight, show_default=True,
               help="Weight of the style term: higher gives more paint.")
-@click.option("--tv-weight", type=float, default=D.tv_weight, show_default=True,
+@click.option("--tv-weight", type=float, default=DEFAULTS.tv_weight, show_default=True,
               help="Total variation: smooths high-frequency noise.")
 @click.option("--style-blend", callback=_numbers, help="Weights of several styles, e.g. 0.7,0.3 [default: equal]")
-@click.option("--style-loss", type=click.Choice(C.STYLE_LOSSES), default=D.style_loss, show_default=True,
+@click.option("--style-loss", type=click.Choice(STYLE_LOSSES), default=DEFAULTS.style_loss, show_default=True,
               help="The style statistic: gram (Gatys et al.) or wasserstein (feature mean and covariance).")
 @click.option("--masks", callback=_files, metavar="FILE,...",
               help="One mask per STYLE, in order: where its style goes (white: here, black: not, grey:"
                    " partly); pixels no mask covers keep the photo.")
 @click.option("--style-masks", callback=_files, metavar="FILE,...",
               help="One mask per STYLE (empty: all of it): the part of each painting its style is taken from.")
-@click.option("--style-scale", type=float, default=D.style_scale, show_default=True,
+@click.option("--style-scale", type=float, default=DEFAULTS.style_scale, show_default=True,
               help="Style image long edge relative to the output's.")
 @click.option("--style-layers", callback=_layers, metavar="L[:W],...",
-              help=f"Style layers, optional weights after ':' [default: {_layers_default(C.DEFAULT_STYLE_LAYERS)}]")
-@click.option("--content-layer", help=f"The content layer [default: {_layers_default({k: (v,) for k, v in C.DEFAULT_CONTENT_LAYER.items()})}]")
-@click.option("--model", type=click.Choice(C.MODELS), default=D.model, show_default=True,
+              help=f"Style layers, optional weights after ':' [default: {_layers_default(DEFAULT_STYLE_LAYERS)}]")
+@click.option("--content-layer", help=f"The content layer [default: {_layers_default({k: (v,) for k, v in DEFAULT_CONTENT_LAYER.items()})}]")
+@click.option("--model", type=click.Choice(MODELS), default=DEFAULTS.model, show_default=True,
               help="The feature extractor, pretrained on ImageNet.")
 @click.option("--weights", metavar="bundled|torchvision|random|FILE",
               help="Weight source [default: bundled for vgg19 (offline), torchvision for the others]")
-@click.option("--pooling", type=click.Choice(C.POOLINGS), default=D.pooling, show_default=True,
+@click.option("--pooling", type=click.Choice(POOLINGS), default=DEFAULTS.pooling, show_default=True,
               help="avg: smoother results, as in the paper.")
-@click.option("--padding", type=click.Choice(C.PADDINGS), default=D.padding, show_default=True,
+@click.option("--padding", type=click.Choice(PADDINGS), default=DEFAULTS.padding, show_default=True,
               help="The first convolution's border: zeros, or replicate the edge pixels.")
-@click.option("--init", default=D.init, show_default=True, metavar="content|noise|PATH",
+@click.option("--init", default=DEFAULTS.init, show_default=True, metavar="content|noise|PATH",
               help="Starting image.")
-@click.option("--optimizer", type=click.Choice(C.OPTIMIZERS), default=D.optimizer, show_default=True,
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True,
               help="L-BFGS with a line search, or Adam.")
 @click.option("--lr", type=float, help="Step size [default: 1.0 for lbfgs, 0.02 for adam]")
-@click.option("--preserve-color", type=click.Choice(C.PRESERVE_COLORS), default=D.preserve_color,
+@click.option("--preserve-color", type=click.Choice(PRESERVE_COLORS), default=DEFAULTS.preserve_color,
               show_default=True, help="luminance: keep the content's colours; histogram: recolour the style first.")
-@click.option("--device", default=D.device, show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
+@click.option("--device", default=DEFAULTS.device, show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
               help="Where to run; auto: an NVIDIA GPU, else Apple's MPS, else the CPU.")
-@click.option("--max-pixels", type=int, default=D.max_pixels, show_default=True,
+@click.option("--max-pixels", type=int, default=DEFAULTS.max_pixels, show_default=True,
               help="Refuse input images with more pixels than this, checked before decoding (0: no limit).")
 @click.option("--max-memory", callback=_bytes, metavar="SIZE",
               help="Memory the run may use, e.g. 6GiB; a scale that does not fit whole is optimized in tiles"
@@ -148,39 +160,39 @@ HELP_GROUPS = (
 @click.option("--force", is_flag=True, help="Run even if no plan fits the memory available.")
 @click.option("--estimate", is_flag=True,
               help="Print the plan of each scale (whole or tiled), its peak memory and time, and exit.")
-@click.option("--seed", type=int, default=D.seed, show_default=True,
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
               help="The same seed and settings give the same bytes on the same machine.")
-@click.option("--save-every", type=int, default=D.save_every, show_default=True, metavar="N",
+@click.option("--save-every", type=int, default=DEFAULTS.save_every, show_default=True, metavar="N",
               help="Also save every N iterations as OUTPUT_<iteration>.ext (0: never).")
 @click.option("--grid", metavar="SHEET", help="Also write a contact sheet: styles across, contents down.")
 # Batch mode: CONTENT (or a STYLE) is a folder.
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT.")
-@click.option("--name", default=B.name, show_default=True,
+@click.option("--name", default=BATCH_DEFAULTS.name, show_default=True,
               help="Output file name template: {content}, {style}, {ext}.")
-@click.option("--format", default=B.format, show_default=True, help="Output file extension.")
+@click.option("--format", default=BATCH_DEFAULTS.format, show_default=True, help="Output file extension.")
 @click.option("--each-style", is_flag=True, help="One output per style image instead of one blend.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist alone (resume).")
 @click.option("--shard", metavar="K/N|auto|auto/N",
               help="Do only the K-th of N equal parts of the work list; auto: K (and N) from a Slurm"
                    " job array or a Kubernetes Indexed Job.")
 @click.option("--log", metavar="FILE.jsonl", help="Append one JSON line per item.")
-@click.option("--temporal-weight", type=float, default=V.temporal_weight, show_default=True,
+@click.option("--temporal-weight", type=float, default=VIDEO_DEFAULTS.temporal_weight, show_default=True,
               help="Video: pull of each frame towards the previous output, warped (0: frames on their own).")
-@click.option("--frame-iterations", type=int, default=V.frame_iterations, show_default=True,
+@click.option("--frame-iterations", type=int, default=VIDEO_DEFAULTS.frame_iterations, show_default=True,
               help="Video: iterations for each frame after the first.")
-@click.option("--flow", type=click.Choice(FLOWS), default=V.flow, show_default=True,
+@click.option("--flow", type=click.Choice(FLOWS), default=VIDEO_DEFAULTS.flow, show_default=True,
               help="Video: optical flow, OpenCV's DIS (no weights) or torchvision's RAFT.")
 @click.option("--flow-weights", metavar="FILE", help="Video: RAFT's state_dict file [default: torch's cache]")
 @click.option("--keep-frames", is_flag=True, help="Video: keep the work folder of frames (OUTPUT.frames/).")
 @click.option("--frames", "frames_in", is_flag=True,
               help="CONTENT is a folder of numbered frames of one clip, not a batch of photos.")
-@click.option("--fps", type=float, default=V.fps, show_default=True,
+@click.option("--fps", type=float, default=VIDEO_DEFAULTS.fps, show_default=True,
               help="Video: the frame rate of a folder of frames written as a video.")
 @click.option("--preview", is_flag=True,
               help="Serve a live page of the run (image, losses, ETA, a stop button); its URL is printed.")
-@click.option("--preview-host", default=W.preview_host, show_default=True, metavar="HOST",
+@click.option("--preview-host", default=WATCH_DEFAULTS.preview_host, show_default=True, metavar="HOST",
               help="Where the page listens (the default: this machine only); given, implies --preview.")
-@click.option("--preview-port", type=click.IntRange(0, 65535), default=W.preview_port, show_default=True,
+@click.option("--preview-port", type=click.IntRange(0, 65535), default=WATCH_DEFAULTS.preview_port, show_default=True,
               metavar="PORT", help="The page's port (0: a free one); given, implies --preview.")
 @click.option("--plot", metavar="FILE.png",
               help="At the end (also when stopped), write the loss curves over the iterations (.png, .svg, .pdf).")
@@ -221,9 +233,10 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
             if frames_in or not batch_mode and (is_video(content) or Path(content).suffix.lower() in VIDEO_SUFFIXES):
                 if frames_in and not Path(content).is_dir():
                     raise BadInputError(f"'{content}' is not a folder of frames", "frames")
-                for option, given in (("estimate", estimate), ("plot", plot)):
-                    if given:
-                        raise BadInputError("not available for a video yet", option)
+                if estimate:
+                    from .estimate import print_estimate
+
+                    return print_estimate(content, list(styles), config, None, len(masks or ()), video)
                 from .video import run_video
 
                 return run_video(content, list(styles), output or "out.mp4", config, video, quiet, signals, masks,

@@ -10,15 +10,14 @@ import click
 
 from ..config import StylizeConfig, check_masks
 from ..errors import Interrupted, cli_flag, opt, render
-from ..watch.session import WATCH_DEFAULTS as W
-from ..watch.session import Watch, WatchConfig
+from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 from .common import Signals, check_inputs, check_plot_option
 from .display import ProgressBar, snapshot_path, summary
 
 
 def run_single(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
              grid: Optional[str], signals: Signals, masks=None, style_masks=None,
-             watch: WatchConfig = W) -> None:
+             watch: WatchConfig = WATCH_DEFAULTS) -> None:
     from ..media.imageio import check_not_an_input, check_output  # Pillow only: torch loads below
 
     inputs = [content, *styles, None if config.init in ("content", "noise") else config.init,

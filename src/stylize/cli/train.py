@@ -18,7 +18,6 @@ from ..errors import BadInputError, StylizeError, cli_flag, one_line
 from ..transfer.config import PREDICT_TOP, TRAIN_DEFAULTS, TrainConfig
 from .common import OneLineErrors
 
-D = TRAIN_DEFAULTS
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 DEVICES = "auto|cpu|cuda|cuda:N|mps"
 WEIGHT_SOURCES = "bundled|torchvision|random|FILE"
@@ -37,20 +36,20 @@ def _exit_on_error(ctx: click.Context):
 @click.command(cls=OneLineErrors, context_settings=CONTEXT)
 @click.argument("data_dir")
 @click.option("-o", "--output", default="head.pt", show_default=True, help="The head file to write.")
-@click.option("--model", type=click.Choice(MODELS), default=D.model, show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=TRAIN_DEFAULTS.model, show_default=True)
 @click.option("--weights", metavar=WEIGHT_SOURCES,
               help="Weight source [default: bundled for vgg19 (offline), torchvision for the others]")
-@click.option("--epochs", type=int, default=D.epochs, show_default=True)
-@click.option("--batch-size", type=int, default=D.batch_size, show_default=True)
-@click.option("--lr", type=float, default=D.lr, show_default=True, help="Adam's learning rate.")
-@click.option("--val-split", type=float, default=D.val_split, show_default=True,
+@click.option("--epochs", type=int, default=TRAIN_DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, show_default=True)
+@click.option("--lr", type=float, default=TRAIN_DEFAULTS.lr, show_default=True, help="Adam's learning rate.")
+@click.option("--val-split", type=float, default=TRAIN_DEFAULTS.val_split, show_default=True,
               help="Fraction of every class held out for validation (seeded).")
-@click.option("--image-size", type=int, default=D.image_size, show_default=True,
+@click.option("--image-size", type=int, default=TRAIN_DEFAULTS.image_size, show_default=True,
               help="Short edge resized to this, then a centred square crop, px.")
-@click.option("--augment/--no-augment", default=D.augment, show_default=True,
+@click.option("--augment/--no-augment", default=TRAIN_DEFAULTS.augment, show_default=True,
               help="Also train on each image's mirror and 2 random crops (4x the extraction time).")
-@click.option("--seed", type=int, default=D.seed, show_default=True)
-@click.option("--device", default=D.device, show_default=True, metavar=DEVICES)
+@click.option("--seed", type=int, default=TRAIN_DEFAULTS.seed, show_default=True)
+@click.option("--device", default=TRAIN_DEFAULTS.device, show_default=True, metavar=DEVICES)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; warnings still go to stderr.")
 @click.version_option(package_name="stylize")
 @click.pass_context
@@ -160,7 +159,7 @@ def _print_summary(result, output: str) -> None:
 @click.option("--top", type=int, default=PREDICT_TOP, show_default=True, help="Classes shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document, for scripts.")
 @click.option("--weights", metavar=WEIGHT_SOURCES, help="Weight source [default: the one the head was trained on]")
-@click.option("--device", default=D.device, show_default=True, metavar=DEVICES)
+@click.option("--device", default=TRAIN_DEFAULTS.device, show_default=True, metavar=DEVICES)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; warnings and results still print.")
 @click.version_option(package_name="stylize")
 @click.pass_context

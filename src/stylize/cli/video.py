@@ -19,7 +19,7 @@ def run_video(content: str, styles: list[str], output: str, config: StylizeConfi
               quiet: bool, signals, masks=None, style_masks=None, watch: WatchConfig = WATCH_DEFAULTS) -> None:
     from ..jobs.video import stylize_video
     from ..media.imageio import check_not_an_input, check_writable
-    from .common import check_inputs
+    from .common import check_inputs, check_plot_option
 
     if Path(output).suffix and Path(output).suffix.lower() not in (*WRITTEN_SUFFIXES, *ANIMATED_SUFFIXES):
         raise BadInputError(f"'{output}' is not a video name; the content is a video, so the output is one too"
@@ -31,7 +31,8 @@ def run_video(content: str, styles: list[str], output: str, config: StylizeConfi
     check_inputs([], styles, config, masks, style_masks)
     progress = _FrameProgress(Path(output).name, quiet)
     started = time.perf_counter()
-    with Watch(watch, Path(output).name) as watching:
+    check_plot_option(watch, [content, *styles, *(masks or ()), *(style_masks or ())])
+    with Watch(watch, Path(output).name, plot="frames") as watching:
         page = _FramePage(watching, progress)
         try:
             done = stylize_video(content, styles, output, config, video, on_frame=page.frame_done,
@@ -112,5 +113,5 @@ class _FramePage:
     def on_progress(self, report) -> None:
         if self.current != self.done + 1:
             self.current = self.done + 1
-            self.watch.start_item(f"frame {self.current}", self.current, self.total, self.done)
+            self.watch.start_item(f"frame {self.current}", self.current, self.total, self.done, str(self.current))
         self.report(report)

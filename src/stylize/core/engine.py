@@ -36,9 +36,10 @@ from ..net.weights import load_weights
 from .color import match_color
 from .device import resolve_device, resolve_precision
 from .memory import budget, compact, describe
-from .objective import Objective, Region, TemporalTerm, normalise_masks, style_moments, style_targets
+from .objective import Objective, Region, normalize_masks, style_moments, style_targets
 from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, next_start
-from .plan import RunPlan, ScalePlan, plan_run
+from .plan import RunPlan, plan_run
+from .terms import TemporalTerm
 
 ImageLike = Union[str, os.PathLike, Image.Image]
 
@@ -173,16 +174,21 @@ class Stylizer:
         moments = [self.style_moments(s, content_t, size, tile, m) for s, m in zip(styles, style_masks)]
         if masks is None:
             return style_targets(moments, self.cfg, self.cfg.style_blend)
-        weights = normalise_masks([m.at(content_t).to(content_t.device) for m in masks])
+        weights = normalize_masks([m.at(content_t).to(content_t.device) for m in masks])
         return [Region(style_targets([m], self.cfg), w) for m, w in zip(moments, weights)]
 
-    def seconds_per_pixel(self, side: int = 256) -> float:
+    def seconds_per_pixel(self, side: int = 256, masks: int = 0) -> float:
         """One forward + backward of the objective per pixel, timed on this device at ``side`` px.
 
         The time model of plan.py scales it by each scale's pixels: measured, not assumed.
+        ``masks``: as many regional styles, each with its own statistics at every style layer
+        (a two-mask run costs about a third more than one style).
         """
         image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
         targets = style_targets([style_moments(self.extractor, image, self.cfg)], self.cfg)
+        if masks:  # vertical bands, one a region: the same statistics a masked run computes
+            bands = torch.arange(side, device=self.device).div(side / masks, rounding_mode="floor")
+            targets = [Region(targets, (bands == i).float().expand(side, side)) for i in range(masks)]
         objective = Objective(self.extractor, image, targets, self.cfg, bf16=self.precision == "bf16")
         objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
         _sync(self.device)
@@ -218,7 +224,7 @@ class Stylizer:
         _check_min_size(cfg, (width, height), content)
         regional, own, names = _load_masks(cfg, content, photo.size, styles, masks, style_masks)
         plan = self.plan(photo.size, len(regional or ()))
-        scales = plan.scales if guide is None else (_with_iterations(plan.scales[-1], guide.iterations),)
+        scales = plan.scales if guide is None else (plan.scales[-1].with_iterations(guide.iterations),)
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
@@ -280,10 +286,6 @@ class FrameGuide:
 
 
 FRAME_PLATEAU_WINDOW = 5
-
-
-def _with_iterations(scale: ScalePlan, iterations: int) -> ScalePlan:
-    return replace(scale, iterations=iterations, work=scale.work * iterations / max(scale.iterations, 1))
 
 
 @dataclass

@@ -82,7 +82,7 @@ def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled:
     copies = IMAGE_COPIES[cfg.optimizer] + (2 * pairs if cfg.optimizer == "lbfgs" else 0) + (1 if tiled else 0)
     channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
     content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
-    # A regional mask: its weights at the image's size, normalised, and pooled to each layer (< 1/3 more).
+    # A regional mask: its weights at the image's size, moments, and pooled to each layer (< 1/3 more).
     regions = masks * height * width * 4 * 2
     return copies * image + content + regions + (TILED_OVERHEAD if tiled else 0)
 

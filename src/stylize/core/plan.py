@@ -12,13 +12,12 @@ costs two copies of a many-megapixel image.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 
-from .. import config as C
-from ..config import StylizeConfig
+from ..config import SIZE_RANGE, StylizeConfig
 from ..errors import BadInputError, opt
 from ..net.layers import halo, min_input_size, stride
 from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes
@@ -50,7 +49,7 @@ def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
     pixels (README: the schedules measured).
     """
     sizes = [cfg.size]
-    while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, C.SIZE_RANGE[0]):
+    while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, SIZE_RANGE[0]):
         sizes.append(round(sizes[-1] / 2))
     sizes.reverse()
     coarse = [(s, cfg.coarse_iterations * (2 if i == 0 else 1)) for i, s in enumerate(sizes[:-1])]
@@ -78,6 +77,10 @@ class ScalePlan:
         if not self.tiled:
             return "whole"
         return f"{len(self.tiles.windows)} tiles of {self.tiles.largest_tile} px (+{self.tiles.halo} px halo)"
+
+    def with_iterations(self, iterations: int) -> ScalePlan:
+        """The same scale run for ``iterations`` (a video's later frames: only the last scale)."""
+        return replace(self, iterations=iterations, work=self.work * iterations / max(self.iterations, 1))
 
 
 @dataclass(frozen=True)

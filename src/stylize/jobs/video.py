@@ -20,13 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from PIL import Image
 
 from ..config import DEFAULTS, StylizeConfig
 from ..errors import BadInputError
 from ..media.imageio import long_edge_dims
+
+if TYPE_CHECKING:  # the CLI imports this module for --help: torch loads only when a clip is run
+    from ..core.plan import RunPlan, ScalePlan
 
 TEMPORAL_WEIGHT = 2.0e2  # see VideoConfig
 FRAME_ITERATIONS = 30
@@ -103,7 +106,8 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
     video = video or VIDEO_DEFAULTS
     check_video(video)
     output, styles = Path(output), list(styles)
-    files, info, source = _open_clip(content, video, config)
+    files, info = probe_clip(content, video)
+    source = _frames(content, files, config)
     width, height = frame_size(info.width, info.height, config.size)
     config = replace(config, size=max(width, height))  # the frames are resized to (width, height) first
     folder = work_folder(output)
@@ -169,16 +173,57 @@ def _guide(flow, frame: Image.Image, previous_in: Image.Image, previous_out: Ima
     return FrameGuide(start, warped, trust, video.temporal_weight, video.frame_iterations)
 
 
-def _open_clip(content, video: VideoConfig, config: StylizeConfig):
-    """(frame files or None, VideoInfo, an iterator of the frames) of a video file or a folder of frames."""
-    from ..media.imageio import load_image
-    from ..media.videoio import frame_files, probe, probe_frames, read_frames
+def probe_clip(content, video: VideoConfig):
+    """(frame files or None, VideoInfo) of a video file or a folder of frames, from headers only."""
+    from ..media.videoio import frame_files, probe, probe_frames
 
     if not Path(content).is_dir():
-        return None, probe(content), read_frames(content)
-    files = frame_files(content)
-    info = probe_frames(content, Fraction(video.fps).limit_denominator(1001))
-    return files, info, (load_image(f, "frame", config.max_pixels) for f in files)
+        return None, probe(content)
+    return frame_files(content), probe_frames(content, Fraction(video.fps).limit_denominator(1001))
+
+
+def _frames(content, files, config: StylizeConfig):
+    """The frames, one at a time: decoded from the video, or read from the folder's ``files``."""
+    from ..media.imageio import load_image
+    from ..media.videoio import read_frames
+
+    if files is None:
+        return read_frames(content)
+    return (load_image(f, "frame", config.max_pixels) for f in files)
+
+
+@dataclass
+class VideoPlan:
+    """A clip's work, decided before any frame: the first frame's full schedule, then each later
+    frame at the output size only, from the previous output warped (``later``; None with no
+    temporal link: every frame then runs the first one's schedule)."""
+
+    frames: int
+    width: int
+    height: int
+    first: RunPlan
+    later: Optional[ScalePlan]
+
+    @property
+    def peak(self) -> int:
+        return self.first.peak  # a later frame is the first one's last scale, fewer iterations
+
+    def seconds(self, rate: float) -> float:
+        if self.later is None:
+            return self.frames * self.first.seconds(rate)
+        return self.first.seconds(rate) + (self.frames - 1) * self.later.work * rate
+
+
+def plan_video(stylizer, content, video: VideoConfig, masks: int = 0, anyway: bool = False) -> VideoPlan:
+    """The clip's plan for ``stylizer`` (its config's size is the output's long edge).
+
+    ``anyway``: the smallest plan even where it does not fit (what ``force`` would run).
+    """
+    _, info = probe_clip(content, video)
+    width, height = frame_size(info.width, info.height, stylizer.cfg.size)
+    first = (stylizer.plan_anyway if anyway else stylizer.plan)((width, height), masks)
+    later = first.scales[-1].with_iterations(video.frame_iterations) if video.temporal_weight > 0 else None
+    return VideoPlan(info.frames, width, height, first, later)
 
 
 def _settings(content, styles, config, video, info, masks, style_masks) -> dict:

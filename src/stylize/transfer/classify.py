@@ -33,8 +33,16 @@ from ..media.imageio import atomic_write, check_writable, load_image, resize_lon
 from ..net.features import PooledExtractor, build_pooled_extractor
 from ..net.layers import layer_names, min_input_size
 from ..net.weights import load_torch_file, load_weights
-from . import config as T
-from .config import TRAIN_DEFAULTS, TrainConfig
+from .config import (
+    AUGMENT_VIEWS,
+    BATCH_SIZE_RANGE,
+    EPOCHS_RANGE,
+    HIDDEN,
+    IMAGE_SIZE_MAX,
+    PREDICT_TOP,
+    TRAIN_DEFAULTS,
+    TrainConfig,
+)
 
 HEAD_FORMAT, HEAD_VERSION = "stylize-head", 1
 _HEAD_KEYS = ("model", "weights", "seed", "classes", "image_size", "hidden", "state_dict")
@@ -95,14 +103,14 @@ class TrainResult:
 def validate(config: TrainConfig) -> TrainConfig:
     """Check every setting; returns the resolved config or raises BadInputError."""
     cfg = config.resolved()
-    in_range("epochs", cfg.epochs, *T.EPOCHS_RANGE)
-    in_range("batch_size", cfg.batch_size, *T.BATCH_SIZE_RANGE)
+    in_range("epochs", cfg.epochs, *EPOCHS_RANGE)
+    in_range("batch_size", cfg.batch_size, *BATCH_SIZE_RANGE)
     if not cfg.lr > 0:
         raise BadInputError(f"must be > 0 (got {cfg.lr})", "lr")
     if not 0 <= cfg.val_split < 1:
         raise BadInputError(f"must be >= 0 and < 1 (got {cfg.val_split})", "val_split")
     need = min_input_size(cfg.model, layer_names(cfg.model)[-1:])  # also rejects unknown models
-    in_range("image_size", cfg.image_size, need, T.IMAGE_SIZE_MAX)
+    in_range("image_size", cfg.image_size, need, IMAGE_SIZE_MAX)
     return cfg
 
 
@@ -241,7 +249,7 @@ def _take(features: Features, indices: list[int]) -> Features:
 # ---------------------------------------------------------------- the head and its training
 
 
-def make_head(width: int, n_classes: int, hidden: int = T.HIDDEN) -> nn.Sequential:
+def make_head(width: int, n_classes: int, hidden: int = HIDDEN) -> nn.Sequential:
     """Linear(D, 500) -> BatchNorm1d -> ReLU -> Linear(500, C): the only part that trains."""
     return nn.Sequential(
         nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
@@ -322,7 +330,7 @@ def train(
     train_f, val_f = _take(plain, train_idx), (_take(plain, val_idx) if val_idx else None)
     if cfg.augment:
         more = extract(extractor, train_f.samples, size=cfg.image_size, device=device,
-                       extra_views=T.AUGMENT_VIEWS - 1, seed=cfg.seed, stage="augmented views",
+                       extra_views=AUGMENT_VIEWS - 1, seed=cfg.seed, stage="augmented views",
                        on_progress=on_extract)
         if more.skipped:  # read a moment ago: the file changed under us
             raise RunError(f"{more.skipped[0]} (while extracting augmented views)")
@@ -370,7 +378,7 @@ def save_head(result: TrainResult, path: str | os.PathLike) -> None:
         "classes": list(result.classes), "image_size": cfg.image_size,
         "preprocess": {"resize": "short edge to image_size, centred square crop", "range": "RGB [0, 1]",
                        **{k: list(v) if isinstance(v, tuple) else v for k, v in result.preprocess.items()}},
-        "feature_width": result.extractor.width, "hidden": T.HIDDEN,
+        "feature_width": result.extractor.width, "hidden": HIDDEN,
         "val_accuracy": result.history[-1].val_accuracy,
         "state_dict": {k: v.detach().cpu() for k, v in result.head.state_dict().items()},
     }
@@ -438,7 +446,7 @@ def predict(
     classifier: Classifier,
     paths: list[str],
     *,
-    top: int = T.PREDICT_TOP,
+    top: int = PREDICT_TOP,
     on_progress: Optional[Callable[[ExtractProgress], None]] = None,
 ) -> tuple[list[Prediction], list[str]]:
     """Top classes per image; returns (predictions, one error line per unreadable image)."""

@@ -49,6 +49,11 @@ class LossHistory:
         with self._lock:
             return [vars(s).copy() for s in self.scales]
 
+    def last(self) -> dict[str, float]:
+        """The run's final losses (the last report's), or its last iteration's if it had none."""
+        with self._lock:
+            return dict(self.final if self.final is not None else self.points[-1][1] if self.points else {})
+
     def terms(self) -> list[str]:
         """Every loss term that was reported, in the order first seen ('total' last)."""
         with self._lock:

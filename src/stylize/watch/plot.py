@@ -15,7 +15,7 @@ from .history import LossHistory
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 # One colour per term, the same as on the preview page (preview.html).
-COLOURS = {"content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c", "total": "#222222"}
+COLOURS = {"content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c", "temporal": "#9467bd", "total": "#222222"}
 
 
 def check_plot(path: str | os.PathLike) -> None:
@@ -33,10 +33,46 @@ def save_plot(history: LossHistory, path: str | os.PathLike, title: str = "") ->
     """Write the curves of ``history`` to ``path`` (atomically; the format from its suffix)."""
     from matplotlib.figure import Figure  # the object API: no pyplot, no global state, no GUI
 
+    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    _curves(figure.subplots(), history, title)
+    _save(figure, path)
+
+
+def save_frames_plot(runs: list[tuple[str, LossHistory]], path: str | os.PathLike, title: str = "") -> None:
+    """A clip: the first stylized frame's curves, and each frame's final losses across the clip."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
+    first, across = figure.subplots(1, 2)
+    key, history = runs[0]
+    _curves(first, history, f"frame {key}: the full schedule")
+    finals = [(int(key), h.last()) for key, h in runs]  # keys: the frames' numbers
+    terms = list(dict.fromkeys(term for _, h in runs for term in h.terms() if term != "total")) + ["total"]
+    for term in terms:  # later frames add the temporal term
+
+        xs = [n for n, losses in finals if losses.get(term, 0) > 0]
+        ys = [losses[term] for n, losses in finals if losses.get(term, 0) > 0]
+        across.plot(xs, ys, label=term, color=COLOURS.get(term), marker=".", linewidth=2 if term == "total" else 1.2)
+    across.set_yscale("log")
+    across.set_xlabel("frame")
+    across.set_ylabel("final loss (weighted)")
+    across.grid(True, which="major", alpha=0.3)
+    across.legend(loc="best", fontsize=9)
+    across.set_title("each frame's final losses", fontsize=10)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    _save(figure, path)
+
+
+def _save(figure, path: str | os.PathLike) -> None:
     from ..media.imageio import atomic_write
 
-    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
-    axes = figure.subplots()
+    fmt = Path(path).suffix.lower().lstrip(".")
+    atomic_write(path, lambda f: figure.savefig(f, format=fmt))
+
+
+def _curves(axes, history: LossHistory, title: str) -> None:
+    """One run's loss curves over its iterations on ``axes``, scale changes marked."""
     points, terms = history.since(0), history.terms()
     for term in terms:
         xs = [p["step"] for p in points if p.get(term, 0) > 0]  # a log axis has no place for 0
@@ -54,5 +90,3 @@ def save_plot(history: LossHistory, path: str | os.PathLike, title: str = "") ->
     axes.grid(True, which="major", alpha=0.3)
     if title:
         axes.set_title(title, fontsize=10)
-    fmt = Path(path).suffix.lower().lstrip(".")
-    atomic_write(path, lambda f: figure.savefig(f, format=fmt))

@@ -1,9 +1,17 @@
-"""The CLI's side of ``--preview`` and ``--plot``: start the page, feed it, plot at the end."""
+"""A command's side of ``--preview`` and ``--plot``: start the page, feed it, plot at the end.
+
+Every kind of job is watched the same way: its runs (one image, each item of a batch, each
+frame of a video) report through ``callback``, ``start_item`` opens the next one, ``end``
+closes the job. The plot then is one figure per run: the run's curves; a batch's: one
+figure per item beside FILE (FILE_<item>.png); a video's: the first frame's curves and
+every frame's final losses.
+"""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 import click
@@ -31,10 +39,13 @@ class Watch:
     report too; ``end(state, image)`` tells the page how it ended and writes the plot.
     """
 
-    def __init__(self, config: WatchConfig, label: str):
-        self.config, self.label = config, label
+    def __init__(self, config: WatchConfig, label: str, plot: str = "run"):
+        """``plot``: how the runs are drawn: "run" (one), "items" (a figure each), "frames" (a clip)."""
+        self.config, self.label, self.plot = config, label, plot
         self.preview = None
-        self.history = LossHistory()  # the plot's, when there is no page to share one with
+        self.history = LossHistory()  # the run in progress
+        self.key: str = label  # its name in a plot's file name or axis
+        self.runs: list[tuple[str, LossHistory]] = []  # the finished runs that iterated, in order
         self._stack = ExitStack()
 
     def __enter__(self) -> "Watch":
@@ -54,25 +65,46 @@ class Watch:
     def callback(self, then: Callable) -> Callable:
         def on_progress(progress) -> None:
             then(progress)
-            if self.preview is None:
-                self.history.record(progress)
-            else:
+            self.history.record(progress)
+            if self.preview is not None:
                 self.preview.update(progress)  # last: it raises StopRun once the page said stop
 
         return on_progress
 
-    def start_item(self, name: str, index: int, count: Optional[int], done: int) -> None:
+    def start_item(self, name: str, index: int, count: Optional[int], done: int, key: Optional[str] = None) -> None:
+        """The next run of a batch or a clip begins (``key``: its name in the plot, e.g. the output's stem)."""
+        self._close_run()
+        self.key = key or name
         if self.preview is not None:
             from .preview import Item
 
             self.preview.start_item(Item(name, index, count, done))
 
+    def _close_run(self) -> None:
+        if self.history.points:  # no iteration (an item skipped, a frame resumed): no curve
+            self.runs.append((self.key, self.history))
+        self.history = LossHistory()
+
     def end(self, state: str, image=None) -> None:
-        """The run is over: ``state`` done | stopped | interrupted | failed; the plot is written."""
+        """The job is over: ``state`` done | stopped | interrupted | failed; the plot is written."""
         if self.preview is not None:
             self.preview.finish(state, image)
-        history = self.history if self.preview is None else self.preview.history
-        if self.config.plot and history.points:  # no iteration, no curve: nothing is written
-            from .plot import save_plot
+        self._close_run()
+        if self.config.plot and self.runs:
+            from .plot import save_frames_plot, save_plot
 
-            save_plot(history, self.config.plot, title=f"{self.label} ({state})")
+            title = f"{self.label} ({state})"
+            if self.plot == "frames":
+                save_frames_plot(self.runs, self.config.plot, title)
+            elif self.plot == "items":
+                for key, history in self.runs:
+                    save_plot(history, item_plot_path(self.config.plot, key), title=f"{key} ({state})")
+            else:
+                save_plot(self.runs[-1][1], self.config.plot, title=title)
+
+
+def item_plot_path(plot: str, key: str) -> Path:
+    """A batch item's figure: FILE_<key>.png beside FILE (``key``: the output's path in the folder)."""
+    path = Path(plot)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+    return path.with_name(f"{path.stem}_{safe}{path.suffix}")

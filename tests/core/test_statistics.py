@@ -1,56 +1,20 @@
-"""The loss math, checked against hand-computed values."""
+"""The statistics and distances, checked against hand-computed values and the plain formulas."""
 
 import pytest
 import torch
 
-from stylize.core.losses import (
+from stylize.core.statistics import (
     blend_targets,
-    content_loss,
     covariance,
     gram_distance,
-    gram_matrix,
+    gram_sum,
     moment_sums,
-    normalised,
-    style_loss,
+    moments_of,
     style_target,
-    total_variation,
     wasserstein_distance,
 )
 
-
-def test_gram_matrix_is_channel_inner_products_over_chw():
-    f = torch.arange(24, dtype=torch.float32).reshape(1, 2, 3, 4)
-    a, b = f[0, 0].flatten(), f[0, 1].flatten()
-    expected = torch.tensor([[a @ a, a @ b], [b @ a, b @ b]]) / (2 * 3 * 4)
-    assert torch.allclose(gram_matrix(f)[0], expected)
-
-
-def test_gram_matrix_is_symmetric_and_independent_of_pixel_order():
-    f = torch.randn(1, 5, 6, 7)
-    g = gram_matrix(f)
-    assert torch.allclose(g, g.transpose(1, 2))
-    shuffled = f.flatten(2)[..., torch.randperm(42)].reshape(1, 5, 6, 7)
-    assert torch.allclose(gram_matrix(shuffled), g, atol=1e-6)
-
-
-def test_content_loss_is_relative_mse():
-    target = torch.full((1, 2, 2, 2), 2.0)
-    assert content_loss(target, target) == 0
-    # mse = 1, mean square of the target = 4
-    assert torch.isclose(content_loss(target + 1, target), torch.tensor(0.25))
-
-
-def test_style_loss_zero_at_target_and_positive_elsewhere():
-    f = torch.randn(1, 4, 5, 5)
-    assert style_loss(f, gram_matrix(f)) == 0
-    assert style_loss(f * 2, gram_matrix(f)) > 0
-
-
-def test_total_variation_of_flat_and_striped_images():
-    assert total_variation(torch.ones(1, 3, 4, 4)) == 0
-    stripes = torch.zeros(1, 1, 4, 4)
-    stripes[..., ::2] = 1.0  # every horizontal neighbour differs by 1, vertical ones by 0
-    assert torch.isclose(total_variation(stripes), torch.tensor(1.0))
+from conftest import gram_matrix
 
 
 def _relu_features(seed, channels=6, scale=1.0):
@@ -65,14 +29,14 @@ def test_weighted_moments_are_the_weighted_sums():
     assert torch.allclose(sums["sum"][0], torch.einsum("chw,hw->c", f[0], w))
     assert torch.isclose(sums["count"], w.sum()) and sums["positions"] == 35
     plain = moment_sums(f)  # no weights: every position counts 1
-    assert torch.allclose(normalised(plain)[1], f.shape[1] * gram_matrix(f))
+    assert torch.allclose(moments_of(plain)[1], f.shape[1] * gram_matrix(f))
     halves = [moment_sums(f[..., :, :3]), moment_sums(f[..., :, 3:])]  # sums split over any partition
     for key in plain:
         assert torch.allclose(halves[0][key] + halves[1][key], plain[key])
 
 
 def test_blend_targets_is_linear_in_mean_and_second_moment():
-    a, b = normalised(moment_sums(_relu_features(0))), normalised(moment_sums(_relu_features(1, scale=3.0)))
+    a, b = moments_of(moment_sums(_relu_features(0))), moments_of(moment_sums(_relu_features(1, scale=3.0)))
     blend = blend_targets([{"mean": a[0], "srm": a[1]}, {"mean": b[0], "srm": b[1]}], [3, 1])
     assert torch.allclose(blend["mean"], 0.75 * a[0] + 0.25 * b[0])
     assert torch.allclose(blend["srm"], 0.75 * a[1] + 0.25 * b[1])
@@ -84,12 +48,12 @@ def test_blend_targets_is_linear_in_mean_and_second_moment():
 @pytest.mark.parametrize("distance", [gram_distance, wasserstein_distance])
 def test_style_distances_vanish_at_the_target_only(distance):
     style, other = _relu_features(0), _relu_features(1, scale=2.0)
-    target = style_target(*normalised(moment_sums(style)))
-    assert abs(distance(*normalised(moment_sums(style)), target).item()) < 1e-9
-    assert distance(*normalised(moment_sums(other)), target) > 0.01
+    target = style_target(*moments_of(moment_sums(style)))
+    assert abs(distance(*moments_of(moment_sums(style)), target).item()) < 1e-9
+    assert distance(*moments_of(moment_sums(other)), target) > 0.01
     # invariant to the order of positions: a distribution, not an image
     shuffled = style.flatten(-2)[..., torch.randperm(35)].reshape(style.shape)
-    assert abs(distance(*normalised(moment_sums(shuffled)), target).item()) < 1e-9
+    assert abs(distance(*moments_of(moment_sums(shuffled)), target).item()) < 1e-9
 
 
 def test_wasserstein_is_the_gaussian_w2_distance():
@@ -107,8 +71,8 @@ def test_wasserstein_gradient_is_exact_and_finite_with_dead_channels():
     target_features, f = _relu_features(0), _relu_features(1)
     target_features[:, 2] = 0  # a dead ReLU channel: equal (zero) eigenvalues
     f[:, 2] = 0
-    target = style_target(*normalised(moment_sums(target_features)))
-    loss = lambda x: wasserstein_distance(*normalised(moment_sums(x)), target)  # noqa: E731
+    target = style_target(*moments_of(moment_sums(target_features)))
+    loss = lambda x: wasserstein_distance(*moments_of(moment_sums(x)), target)  # noqa: E731
     assert torch.autograd.gradcheck(loss, (_relu_features(1).requires_grad_(True),))
     x = f.clone().requires_grad_(True)
     loss(x).backward()
@@ -116,10 +80,10 @@ def test_wasserstein_gradient_is_exact_and_finite_with_dead_channels():
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_gram_matrix_gradient_matches_autograd_of_the_direct_formula(layout):
+def test_gram_sums_gradient_matches_autograd_of_the_direct_formula(layout):
     f = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
-    assert torch.autograd.gradcheck(gram_matrix, (f,))
+    assert torch.autograd.gradcheck(gram_sum, (f,))
     upstream = torch.randn(2, 3, 3, dtype=torch.float64)  # not symmetric: the general case
-    direct = torch.autograd.grad((f.reshape(2, 3, 20) @ f.reshape(2, 3, 20).transpose(1, 2) / 60 * upstream).sum(), f)
-    ours = torch.autograd.grad((gram_matrix(f) * upstream).sum(), f)
+    direct = torch.autograd.grad((f.reshape(2, 3, 20) @ f.reshape(2, 3, 20).transpose(1, 2) * upstream).sum(), f)
+    ours = torch.autograd.grad((gram_sum(f) * upstream).sum(), f)
     assert torch.allclose(ours[0], direct[0])

@@ -1,11 +1,11 @@
-"""The objective: content, Gram-matrix style and total-variation losses.
+"""Statistics of features and the distances between them: what the objective's terms are made of.
 
-Pure functions first; the two modules only hold targets computed once without
-autograd. Content and style terms are *relative* errors (divided by the target's
-mean square): Gatys et al. weight each layer by hand for one network's activation
-scale, which is why every peer tool needs different weights for Caffe and
-torchvision VGG. Relative terms make one set of weights work for every backbone
-and weight source, and give each style layer an equal say.
+Every statistic here is built from sums over positions (Σ f, Σ f f^T, a weight sum), so a
+tile's sums add up to the whole image's and a region's weighted sums to the region's own.
+Distances are *relative* errors (divided by the target's mean square): Gatys et al. weight
+each layer by hand for one network's activation scale, which is why every peer tool needs
+different weights for Caffe and torchvision VGG. Relative terms make one set of weights
+work for every backbone and weight source, and give each style layer an equal say.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import torch.nn.functional as F
 _EPS = 1e-12
 
 
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, C) channel correlations, divided by C*H*W."""
-    b, c, h, w = features.shape
-    return gram_sum(features) / (c * h * w)
 
 
 def gram_sum(features: torch.Tensor) -> torch.Tensor:
@@ -56,23 +52,6 @@ def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(x, target) / target.pow(2).mean().clamp_min(_EPS)
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return relative_mse(features, target)
-
-
-def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    return relative_mse(gram_matrix(features), target_gram)
-
-
-def total_variation(image: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of neighbouring pixels (L2 TV), in [0, 1] pixel units."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.pow(2).mean() + dy.pow(2).mean()
-
-
-# ---------------------------------------------------------------- style statistics
-#
 # A style statistic is a loss on a layer's feature distribution, summarised by moments that
 # add up over positions (and so over tiles and weighted regions): the weight sum, the
 # weighted sum of f, and of f f^T. Normalised by the weight sum they are the mean and the
@@ -95,7 +74,7 @@ def moment_sums(features: torch.Tensor, weights: torch.Tensor | None = None) -> 
             "count": weights.sum(), "positions": positions}
 
 
-def normalised(sums: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def moments_of(sums: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, second raw moment) from moment_sums summed over any number of pieces."""
     count = sums["count"].clamp_min(1e-8)  # an empty region: zeros, not NaN (its share is 0)
     return sums["sum"] / count, sums["srm"] / count
