@@ -39,7 +39,7 @@ from .memory import budget, compact, describe
 from .objective import Objective, Region, normalize_masks, style_moments, style_targets
 from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, next_start
 from .plan import RunPlan, plan_run
-from .terms import TemporalTerm
+from .terms import Term
 
 ImageLike = Union[str, os.PathLike, Image.Image]
 
@@ -209,12 +209,12 @@ class Stylizer:
                         budget(self.cfg, self.device), masks=masks)
 
     def run(self, content: ImageLike, styles, on_progress=None, masks: Optional[Sequence[ImageLike]] = None,
-            style_masks: Optional[Sequence[Optional[ImageLike]]] = None, guide: Optional["FrameGuide"] = None) -> Result:
+            style_masks: Optional[Sequence[Optional[ImageLike]]] = None, warm: Optional[WarmStart] = None) -> Result:
         """Stylize one image. Ctrl-C after the first step raises Interrupted with the image so far;
         StopRun from ``on_progress`` returns it as the Result, ``stopped`` set.
 
-        ``masks``/``style_masks``: see :func:`stylize`. ``guide``: a video frame after the
-        first (see FrameGuide): one scale, from the previous output warped here.
+        ``masks``/``style_masks``: see :func:`stylize`. ``warm``: start next to the optimum
+        (see WarmStart; a video's later frames): the output size only, more terms.
         """
         cfg, styles = self.cfg, _as_list(styles)
         check_weights("style_blend", cfg.style_blend, len(styles), "style image")
@@ -224,7 +224,7 @@ class Stylizer:
         _check_min_size(cfg, (width, height), content)
         regional, own, names = _load_masks(cfg, content, photo.size, styles, masks, style_masks)
         plan = self.plan(photo.size, len(regional or ()))
-        scales = plan.scales if guide is None else (plan.scales[-1].with_iterations(guide.iterations),)
+        scales = plan.scales if warm is None else (plan.scales[-1].with_iterations(warm.iterations),)
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
@@ -232,12 +232,9 @@ class Stylizer:
                           str(self.device), loop.precision, list(loop.notices), _name(content),
                           list(map(_name, styles)), names, stalled=loop.stalled)
 
-        # A guided frame starts next to its optimum: on a still stretch of a clip the loss stops
-        # falling at once, and each L-BFGS step then burns its whole line search (4x the time
-        # per frame once a moving card had left the example clip). 5 flat steps end it.
-        window = PLATEAU_WINDOW if guide is None else FRAME_PLATEAU_WINDOW
+        window = PLATEAU_WINDOW if warm is None else warm.plateau_window
         loop = Loop(cfg, scales, on_progress, self.precision, (height, width), package, window,
-                    expect_progress=guide is None)
+                    expect_progress=warm is None)
         try:
             objective = None
             for scale in scales:
@@ -246,10 +243,9 @@ class Stylizer:
                 x = (initial_image(cfg, content_t) if loop.good is None
                      else next_start(cfg, loop.good, loop.good_content, content_t))
                 extra = []
-                if guide is not None:
-                    x = guide.start.to(self.device).clone()
-                    if guide.weight > 0:
-                        extra = [TemporalTerm(guide.warped, guide.reliable, guide.weight).to(self.device)]
+                if warm is not None:
+                    x = warm.image.to(self.device).clone()
+                    extra = [term.to(self.device) for term in warm.terms]
                 tile = scale.tiles.tile if scale.tiled else None
                 style = self.regions(styles, content_t, scale.size, tile, regional, own)
                 objective = Objective(self.extractor, content_t, style, cfg, plan=scale.tiles, extra=extra)
@@ -273,19 +269,15 @@ class Stylizer:
 
 
 @dataclass
-class FrameGuide:
-    """What a video frame takes from the previous output (Ruder et al. 2016): it starts from
-    ``start`` (that output warped to this frame by the optical flow) and, with ``weight`` > 0,
-    a TemporalTerm keeps it close to ``warped`` wherever ``reliable`` trusts the flow."""
+class WarmStart:
+    """A run that starts next to its optimum (a video frame from the previous output, warped):
+    from ``image`` at the output size, only that scale, ``iterations`` steps, with ``terms``
+    added to the objective (the frame's TemporalTerm) and its own plateau window."""
 
-    start: torch.Tensor  # (1, 3, H, W) at the output size, in [0, 1]
-    warped: torch.Tensor  # (1, 3, H, W)
-    reliable: torch.Tensor  # (1, 1, H, W) weights in [0, 1]
-    weight: float
-    iterations: int  # at the output size; a guided frame skips the coarse scales
-
-
-FRAME_PLATEAU_WINDOW = 5
+    image: torch.Tensor  # (1, 3, H, W) at the output size, in [0, 1]
+    iterations: int
+    terms: Sequence[Term] = ()  # nn.Modules: moved to the run's device
+    plateau_window: int = PLATEAU_WINDOW
 
 
 @dataclass

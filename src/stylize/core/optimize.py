@@ -136,61 +136,73 @@ class Loop:
     """Runs the optimizer scale after scale (plan.py's ScalePlans), counting iterations across them.
 
     ``package(image, losses, loop)`` turns an image tensor into the engine's Result: the
-    loop hands those out as snapshots and with Ctrl-C.
+    loop hands those out as snapshots and with Ctrl-C. What can go wrong in a step (a
+    non-finite loss: _Faults) and what a run that barely moved means (_Stall) live apart.
     """
 
     def __init__(self, cfg: StylizeConfig, scales, on_progress, precision: str, final_hw: tuple[int, int],
                  package: Callable, plateau_window: int = PLATEAU_WINDOW, expect_progress: bool = True):
         """``plateau_window``: iterations over which the loss must fall by ``cfg.tolerance``.
 
-        ``expect_progress``: the run starts far from a painting (not a video frame started from
-        the last one), so a style term that barely fell means it stalled, not that it is done.
+        ``expect_progress``: the run starts far from a painting (not a warm start next to its
+        optimum), so a style term that barely fell means it stalled, not that it is done.
         """
         self.cfg, self.scales, self.on_progress = cfg, list(scales), on_progress
-        self.plateau_window, self.expect_progress = plateau_window, expect_progress
-        self.start_style: Optional[float] = None  # the style term at the run's first iterate
-        self.stalled = False
+        self.plateau_window = plateau_window
+        self.faults = _Faults(cfg, precision)
+        self.stall = _Stall(expect_progress)
         self.total = sum(s.iterations for s in self.scales)
-        self.precision, self.final_hw, self.package = precision, final_hw, package
+        self.final_hw, self.package = final_hw, package
         self.scale = 0  # index of the scale being optimized
         self.position = 0  # iterations of the schedule behind us (plateau skips count as done)
         self.steps = 0  # optimizer steps actually taken
-        self.notices: list[str] = []
-        self.lr, self.retries = cfg.lr, 0  # lowered after a numerical fault
         self.curvature = None  # L-BFGS's H_diag at the end of the last scale
         self.good = self.good_content = None  # the last finite iterate, saved on Ctrl-C
         self.last_losses: Optional[dict[str, float]] = None
         self.start = time.perf_counter()
 
+    @property
+    def precision(self) -> str:
+        return self.faults.precision  # bf16 falls back to fp32 after a fault
+
+    @property
+    def notices(self) -> list:
+        return self.faults.notices + self.stall.notices
+
+    @property
+    def stalled(self) -> bool:
+        return self.stall.stalled
+
     def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, scale) -> torch.Tensor:
         """``scale.iterations`` steps from ``x`` (or fewer on a plateau); returns the last finite iterate."""
-        cfg, iterations, size = self.cfg, scale.iterations, scale.size
         self.scale = self.scales.index(scale)
         objective.bf16 = self.precision == "bf16"
         x = x.detach().clone().requires_grad_(True)
-        on_tile = (lambda done, total: self._tile(done, total, size)) if scale.tiled else None
+        on_tile = (lambda done, total: self._tile(done, total, scale.size)) if scale.tiled else None
         evaluate = _Evaluator(objective, x, on_tile)
-        self.history = scale.history
-        optimizer = make_optimizer(x, cfg, self._first_lr(evaluate), scale.history)
-        if self.expect_progress and self.start_style is None:
-            self.start_style = evaluate.losses_at_x().get("style")  # cached: the first step reuses it
+        optimizer = make_optimizer(x, self.cfg, self._first_lr(evaluate), scale.history)
+        self.stall.begin(evaluate)
         good = x.detach().clone()
         self.good, self.good_content = good, content_t
-        plateau = _Plateau(cfg.tolerance, self.plateau_window)
-        end = self.position + iterations
+        plateau = _Plateau(self.cfg.tolerance, self.plateau_window)
+        end = self.position + scale.iterations
         while self.position < end:
             optimizer.step(evaluate)
             losses = evaluate.losses_at_x()
             if not all(map(_finite, losses.values())) or not torch.isfinite(x).all():
-                optimizer, evaluate = self._recover(objective, x, good, size, on_tile)
+                with torch.no_grad():
+                    x.copy_(good)  # back to the last finite image, with a safer setting
+                self.faults.recover(objective, f"iteration {self.steps + 1} ({scale.size} px)")
+                optimizer, evaluate = make_optimizer(x, self.cfg, self.faults.lr, scale.history), \
+                    _Evaluator(objective, x, on_tile)
                 continue
             good.copy_(x.detach())
-            optimizer.param_groups[0]["lr"] = self.lr  # the first step's warm start is over
+            optimizer.param_groups[0]["lr"] = self.faults.lr  # the first step's warm start is over
             self.position, self.steps, self.last_losses = self.position + 1, self.steps + 1, losses
-            if plateau.reached(losses["total"]) and not self._barely_fell(losses):
+            if plateau.reached(losses["total"]) and not self.stall.barely_fell(losses):
                 self.position = end  # a stalled run goes on: the plateau is not a painting
-            self._report(losses, good, content_t, size)
-        self.curvature = optimizer.state[x].get("H_diag") if cfg.optimizer == "lbfgs" else None
+            self._report(losses, good, content_t, scale.size)
+        self.curvature = optimizer.state[x].get("H_diag") if self.cfg.optimizer == "lbfgs" else None
         return good
 
     def interrupted(self) -> Interrupted:
@@ -226,25 +238,15 @@ class Loop:
         terms = objective.value(self.good.clamp(0, 1))
         losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
         # A run shorter than the plateau window is a quick look (tests, --iterations 3), not a stall.
-        if not stopped and self.steps >= self.plateau_window and self._barely_fell(losses):
-            self.stalled = True
-            self.notices.append(Message(
-                f"the style loss barely fell ({self.start_style:.4g} at the start, {losses['style']:.4g} at the end):"
-                f" the picture may be left mostly unpainted; try a higher {opt('style_weight')} or {opt('init')} noise"))
+        if not stopped and self.steps >= self.plateau_window:
+            self.stall.judge(losses)
         if self.on_progress is not None:
-            elapsed = time.perf_counter() - self.start
             step, scale = (self.position, self.scale) if stopped else (self.total, len(self.scales) - 1)
             try:
-                self.on_progress(Progress(step, self.total, losses, elapsed, None, self.scales[scale].size,
-                                          done=True, scale=(scale + 1, len(self.scales))))
+                self.on_progress(self._progress(losses, step=step, scale=scale, done=True))
             except StopRun:
                 pass  # the run is over anyway
         return losses
-
-    def _barely_fell(self, losses: dict[str, float]) -> bool:
-        """The style term is still above STALL_FRACTION of where the run started."""
-        start = self.start_style
-        return start is not None and start > 0 and losses.get("style", 0.0) > STALL_FRACTION * start
 
     def _first_lr(self, evaluate: "_Evaluator") -> float:
         """The step size for a scale's first L-BFGS step, warm-started from the last scale.
@@ -255,19 +257,66 @@ class Loop:
         strong Wolfe search still backs off if it is too long.
         """
         if self.curvature is None or self.cfg.optimizer != "lbfgs":
-            return self.lr
+            return self.faults.lr
         evaluate()  # cached: the optimizer's first call reuses it
         g1 = evaluate.grad.abs().sum().item()
-        return self.lr * float(self.curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
+        return self.faults.lr * float(self.curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
 
-    def _recover(self, objective, x, good, size, on_tile):
-        """A non-finite loss: go back to the last finite image with a safer setting, and say so.
+    def _progress(self, losses, step: Optional[int] = None, scale: Optional[int] = None, **extra) -> Progress:
+        """The one place a Progress is made: where the schedule is, and the time it took."""
+        elapsed = time.perf_counter() - self.start
+        step = self.position if step is None else step
+        scale = self.scale if scale is None else scale
+        timing = {} if extra.get("done") else {"eta": eta(self.scales, self.position, self.scale, elapsed)}
+        return Progress(step, self.total, losses, elapsed, size=self.scales[scale].size,
+                        scale=(scale + 1, len(self.scales)), **timing, **extra)
 
-        bf16 first falls back to fp32; after that each retry divides the step size by 10.
-        """
-        at = f"iteration {self.steps + 1} ({size} px)"
-        with torch.no_grad():
-            x.copy_(good)
+    def _report(self, losses, good, content_t, size) -> None:
+        if self.on_progress is None:
+            return
+        every = self.cfg.save_every
+        snapshot = every and self.position % every == 0 and self.position < self.total
+        image = self.package(finalize(good, self.cfg, content_t), losses, self) if snapshot else None
+        current = lambda: to_image(finalize(good, self.cfg, content_t))  # noqa: E731
+        self.on_progress(self._progress(losses, snapshot=image, current=current))
+
+    def _tile(self, done: int, total: int, size: int) -> None:
+        """A crop of a tiled evaluation is done: worth a report when one evaluation takes long."""
+        if self.on_progress is not None:
+            self.on_progress(self._progress(self.last_losses or {}, tile=(done, total)))
+
+    def _full_size(self, image: torch.Tensor) -> torch.Tensor:
+        if tuple(image.shape[-2:]) == self.final_hw:
+            return image
+        return upsample(image, torch.empty(1, 3, *self.final_hw))
+
+
+def eta(scales, position: int, current: int, elapsed: float) -> Optional[float]:
+    """Seconds left: the work left (pixel-evaluations, plan.py) at the rate of the work so far.
+
+    ``position``: iterations of the schedule behind us; ``current``: the index of the scale
+    being optimized (a plateau may have skipped the rest of an earlier one).
+    """
+    done = left = 0.0
+    start = 0
+    for i, scale in enumerate(scales):
+        per_iteration = scale.work / scale.iterations
+        finished = min(max(position - start, 0), scale.iterations) if i <= current else 0
+        done += finished * per_iteration
+        left += (scale.iterations - finished) * per_iteration
+        start += scale.iterations
+    return elapsed / done * left if done else None
+
+
+class _Faults:
+    """A non-finite loss: bf16 first falls back to fp32; after that each retry divides the step
+    size by 10, and after MAX_RETRIES the run is given up. Each says so in a notice."""
+
+    def __init__(self, cfg: StylizeConfig, precision: str):
+        self.lr, self.precision, self.retries = cfg.lr, precision, 0
+        self.notices: list = []
+
+    def recover(self, objective, at: str) -> None:
         if objective.bf16:
             self.precision, objective.bf16 = "fp32", False
             self.notices.append(f"the loss became NaN/inf at {at} in bf16; continued in fp32")
@@ -279,43 +328,33 @@ class Loop:
         else:
             raise RunError(f"the loss stayed NaN/inf at {at} after {MAX_RETRIES} restarts with lower {opt('lr')};"
                            " check the input images and weights")
-        return make_optimizer(x, self.cfg, self.lr, self.history), _Evaluator(objective, x, on_tile)
 
-    def _report(self, losses, good, content_t, size) -> None:
-        if self.on_progress is None:
-            return
-        every = self.cfg.save_every
-        snapshot = every and self.position % every == 0 and self.position < self.total
-        image = self.package(finalize(good, self.cfg, content_t), losses, self) if snapshot else None
-        elapsed = time.perf_counter() - self.start
-        current = lambda: to_image(finalize(good, self.cfg, content_t))  # noqa: E731
-        self.on_progress(Progress(self.position, self.total, losses, elapsed, image, size, eta=self.eta(elapsed),
-                                  scale=(self.scale + 1, len(self.scales)), current=current))
 
-    def _tile(self, done: int, total: int, size: int) -> None:
-        """A crop of a tiled evaluation is done: worth a report when one evaluation takes long."""
-        if self.on_progress is None:
-            return
-        elapsed = time.perf_counter() - self.start
-        self.on_progress(Progress(self.position, self.total, self.last_losses or {}, elapsed, None, size,
-                                  eta=self.eta(elapsed), tile=(done, total), scale=(self.scale + 1, len(self.scales))))
+class _Stall:
+    """Whether the style term barely fell from where the run started: a photo left unpainted
+    (issue 20's flat red picture), which a plateau must not end and the user should hear of."""
 
-    def eta(self, elapsed: float) -> Optional[float]:
-        """Seconds left: the work left (pixel-evaluations, plan.py) at the rate of the work so far."""
-        done = left = 0.0
-        position = 0
-        for i, scale in enumerate(self.scales):
-            per_iteration = scale.work / scale.iterations
-            finished = min(max(self.position - position, 0), scale.iterations) if i <= self.scale else 0
-            done += finished * per_iteration
-            left += (scale.iterations - finished) * per_iteration
-            position += scale.iterations
-        return elapsed / done * left if done else None
+    def __init__(self, expect_progress: bool):
+        self.expect_progress = expect_progress
+        self.start: Optional[float] = None  # the style term at the run's first iterate
+        self.stalled = False
+        self.notices: list = []
 
-    def _full_size(self, image: torch.Tensor) -> torch.Tensor:
-        if tuple(image.shape[-2:]) == self.final_hw:
-            return image
-        return upsample(image, torch.empty(1, 3, *self.final_hw))
+    def begin(self, evaluate: "_Evaluator") -> None:
+        if self.expect_progress and self.start is None:
+            self.start = evaluate.losses_at_x().get("style")  # cached: the first step reuses it
+
+    def barely_fell(self, losses: dict[str, float]) -> bool:
+        """The style term is still above STALL_FRACTION of where the run started."""
+        return self.start is not None and self.start > 0 and losses.get("style", 0.0) > STALL_FRACTION * self.start
+
+    def judge(self, final: dict[str, float]) -> None:
+        if self.barely_fell(final):
+            self.stalled = True
+            self.notices.append(Message(
+                f"the style loss barely fell ({self.start:.4g} at the start, {final['style']:.4g} at the end):"
+                f" the picture may be left mostly unpainted; try a higher {opt('style_weight')}"
+                f" or {opt('init')} noise"))
 
 
 class _Plateau:

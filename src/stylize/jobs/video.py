@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # the CLI imports this module for --help: torch loads only wh
 
 TEMPORAL_WEIGHT = 2.0e2  # see VideoConfig
 FRAME_ITERATIONS = 30
+# A later frame starts next to its optimum: on a still stretch of a clip the loss stops
+# falling at once, and each L-BFGS step then burns its whole line search (4x the time per
+# frame once a moving card had left the example clip). 5 flat steps end it.
+FRAME_PLATEAU_WINDOW = 5
 
 
 @dataclass(frozen=True)
@@ -125,11 +129,11 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
         if resumed:
             out = Image.open(path).convert("RGB")
         else:
-            guide = None
+            warm = None
             if previous_out is not None and video.temporal_weight > 0:
-                guide = _guide(flow, frame, previous_in, previous_out, video)
+                warm = _warm_start(flow, frame, previous_in, previous_out, video)
             result = stylizer.run(frame, styles, on_progress=on_progress, masks=masks, style_masks=style_masks,
-                                  guide=guide)
+                                  warm=warm)
             if result.stopped:  # a partial frame must not be kept as a finished one
                 raise StopRun
             out = result.image
@@ -152,8 +156,9 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
     return {"frames": count, "fps": info.fps, "size": (width, height), "seconds": spent, "audio": info.audio}
 
 
-def _guide(flow, frame: Image.Image, previous_in: Image.Image, previous_out: Image.Image, video: VideoConfig):
-    """The link to the previous output: its warp, where to trust it, and where to start.
+def _warm_start(flow, frame: Image.Image, previous_in: Image.Image, previous_out: Image.Image, video: VideoConfig):
+    """The link to the previous output (Ruder et al. 2016): its warp, where to trust it, where to
+    start, and a TemporalTerm that keeps the frame close to the warp wherever the flow is trusted.
 
     Where the flow is not trusted (what the last frame hid, motion edges) the warped image
     holds whatever the warp smeared there, e.g. a moving object dragged along, and 30
@@ -162,7 +167,8 @@ def _guide(flow, frame: Image.Image, previous_in: Image.Image, previous_out: Ima
     """
     import torch.nn.functional as F
 
-    from ..core.engine import FrameGuide
+    from ..core.engine import WarmStart
+    from ..core.terms import TemporalTerm
     from ..media.flow import reliable, warp
     from ..media.imageio import to_tensor
 
@@ -170,7 +176,8 @@ def _guide(flow, frame: Image.Image, previous_in: Image.Image, previous_out: Ima
     warped, trust = warp(to_tensor(previous_out), back), reliable(back, forward)
     soft = F.avg_pool2d(trust, 5, stride=1, padding=2, count_include_pad=False).clamp(0, 1) * trust
     start = soft * warped + (1 - soft) * to_tensor(frame)
-    return FrameGuide(start, warped, trust, video.temporal_weight, video.frame_iterations)
+    term = TemporalTerm(warped, trust, video.temporal_weight)
+    return WarmStart(start, video.frame_iterations, [term], FRAME_PLATEAU_WINDOW)
 
 
 def probe_clip(content, video: VideoConfig):
