@@ -114,7 +114,7 @@ def _objective(args, size: int, precision: str):
     cfg = StylizeConfig(size=size, device=args.device, precision=precision)
     stylizer = Stylizer(cfg)
     content = to_tensor(resize_long_edge(load_image(args.content), size)).to(stylizer.device)
-    targets = stylizer.style_targets([args.style], content, size)
+    targets = stylizer.styles.targets([args.style], content, size)
     objective = Objective(stylizer.extractor, content, targets, stylizer.cfg, bf16=precision == "bf16")
     return objective, content, stylizer.device
 

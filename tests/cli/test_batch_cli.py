@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import stylize.core.engine
+import stylize.core.styles
 from stylize.media.grid import LABEL_PX
 
 from conftest import FAST, HANG_GUARD, bomb_png, make_content, make_style, only_line, outputs, spawned
@@ -228,14 +229,15 @@ def test_each_style_is_a_cross_product_and_blend_is_one_per_content(cli, mixed_p
 def test_network_and_style_targets_are_computed_once(cli, mixed_photos, two_styles, tmp_path, monkeypatch):
     (mixed_photos / "broken.jpg").unlink()
     calls = {"build": 0, "moments": 0}
-    for name, key in (("build_extractor", "build"), ("style_moments", "moments")):
-        original = getattr(stylize.core.engine, name)
+    for module, name, key in ((stylize.core.engine, "build_extractor", "build"),
+                              (stylize.core.styles, "style_moments", "moments")):
+        original = getattr(module, name)
 
         def counted(*args, _original=original, _key=key, **kwargs):
             calls[_key] += 1
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(stylize.core.engine, name, counted)
+        monkeypatch.setattr(module, name, counted)
     assert cli(mixed_photos, two_styles, "--each-style", "-o", tmp_path / "out", *FAST).exit_code == 0
     assert calls == {"build": 1, "moments": 2}  # one network, one target per style, for 6 outputs
 

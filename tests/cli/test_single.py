@@ -9,6 +9,7 @@ from PIL import Image
 
 import stylize.cli.display
 import stylize.core.engine
+import stylize.core.styles
 from stylize.core.objective import Objective
 
 from conftest import FAST, only_line
@@ -200,8 +201,8 @@ def test_init_from_a_file_starts_there(cli, images, tmp_path):
 
 def test_style_scale_sizes_the_style_image(cli, images, tmp_path, monkeypatch):
     seen = []
-    moments = stylize.core.engine.style_moments
-    monkeypatch.setattr(stylize.core.engine, "style_moments",
+    moments = stylize.core.styles.style_moments
+    monkeypatch.setattr(stylize.core.styles, "style_moments",
                         lambda ex, style, *rest: seen.append(max(style.shape[-2:])) or moments(ex, style, *rest))
     assert cli(images["content"], images["style"], "-o", tmp_path / "o.png", *FAST, "--style-scale", "1.5").exit_code == 0
     assert seen == [48]  # 1.5 x the 32 px output

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import stylize.core.engine
+import stylize.core.styles
 from stylize import StylizeConfig, run
 from stylize.core.color import match_color, transfer_luminance
 
@@ -65,7 +66,7 @@ def test_transfer_luminance_keeps_the_stylized_luma_and_the_contents_chroma():
 
 def test_a_histogram_run_optimizes_towards_the_recoloured_style(monkeypatch):
     matched, targets = [], []
-    recolour, moments = stylize.core.engine.match_color, stylize.core.engine.style_moments
+    recolour, moments = stylize.core.styles.match_color, stylize.core.styles.style_moments
 
     def counting(style, content):
         matched.append((recolour(style, content), content))
@@ -75,8 +76,8 @@ def test_a_histogram_run_optimizes_towards_the_recoloured_style(monkeypatch):
         targets.append([style])
         return moments(extractor, style, *rest)
 
-    monkeypatch.setattr(stylize.core.engine, "match_color", counting)
-    monkeypatch.setattr(stylize.core.engine, "style_moments", recording)
+    monkeypatch.setattr(stylize.core.styles, "match_color", counting)
+    monkeypatch.setattr(stylize.core.styles, "style_moments", recording)
     config = StylizeConfig(size=32, iterations=3, weights="random", preserve_color="histogram")
     content, style = make_content(), make_style()
     histogram = run(content, style, config=config)

@@ -75,7 +75,7 @@ def _start(config, painting):
 
     stylizer = Stylizer(config)
     content = to_tensor(_quadrants(config.size))
-    targets = stylizer.style_targets([painting], content, config.size)
+    targets = stylizer.styles.targets([painting], content, config.size)
     objective = Objective(stylizer.extractor, content, targets, stylizer.cfg)
     return {k: v.item() for k, v in objective.value(content).items()}
 
