@@ -21,7 +21,7 @@ from PIL import Image
 from stylize.cli.train import predict, train
 from stylize.net.features import build_pooled_extractor
 from stylize.net.weights import load_weights
-from stylize.transfer import classify
+from stylize.transfer import classify, data
 from stylize.transfer.config import TrainConfig
 
 from conftest import EXAMPLES, only_line
@@ -145,18 +145,18 @@ def test_batches_keep_the_smaller_last_batch_but_never_one_sample(n, size, expec
 
 def test_split_is_stratified_and_seeded():
     labels = [0] * 10 + [1] * 5 + [2] * 2 + [3]
-    train_idx, val_idx = classify.stratified_split(labels, 0.2, seed=0)
+    train_idx, val_idx = data.stratified_split(labels, 0.2, seed=0)
     assert [sum(labels[i] == c for i in val_idx) for c in range(4)] == [2, 1, 1, 0]
     assert sorted(train_idx + val_idx) == list(range(len(labels)))
-    assert classify.stratified_split(labels, 0.2, seed=0) == (train_idx, val_idx)
-    assert classify.stratified_split(labels, 0.2, seed=1) != (train_idx, val_idx)
+    assert data.stratified_split(labels, 0.2, seed=0) == (train_idx, val_idx)
+    assert data.stratified_split(labels, 0.2, seed=1) != (train_idx, val_idx)
 
 
 def test_augmented_views_are_seeded_and_differ(tiny):
-    samples = classify.scan_folder(tiny)[1][:2]
-    views = classify._ImageViews(samples, 32, extra_views=3, seed=0)
+    samples = data.scan_folder(tiny)[1][:2]
+    views = data._ImageViews(samples, 32, extra_views=3, seed=0)
     _, first, _ = views[0]
-    plain = classify._ImageViews(samples, 32)[0][1][0]
+    plain = data._ImageViews(samples, 32)[0][1][0]
     assert first.shape == (3, 3, 32, 32)
     assert torch.equal(first[0], plain.flip(-1))  # the mirror
     assert not torch.equal(first[1], first[2])  # two different random crops

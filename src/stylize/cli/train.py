@@ -177,9 +177,9 @@ def predict(ctx, head, images, top, as_json, weights, device, quiet):
 
 
 def _predict(head: str, images: list[str], top: int, as_json: bool, weights, device: str, quiet: bool) -> None:
-    from ..transfer import classify  # torch loads here, not for --help
+    from ..transfer import classify, data  # torch loads here, not for --help
 
-    files = classify.image_files(images)
+    files = data.image_files(images)
     classifier = classify.load_classifier(head, device=device, weights=weights)
     bars = _Bars(quiet)
     try:

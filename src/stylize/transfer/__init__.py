@@ -1,2 +1,3 @@
-"""Transfer learning on the same frozen extractor: a classifier head (classify.py) and its
-defaults (config.py)."""
+"""Transfer learning on the same frozen extractor: the training images and their cached
+features (data.py), a classifier head trained on them and used to predict (classify.py), and
+their defaults (config.py)."""
