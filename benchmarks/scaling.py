@@ -131,7 +131,7 @@ def score(args, image: Path, stylizer, plan) -> float:
     content = to_tensor(resize_long_edge(load_image(args.content), last.size)).to(stylizer.device)
     tile = last.tiles.tile if last.tiled else None
     targets = stylizer.styles.targets([args.style], content, last.size, tile)
-    objective = Objective(stylizer.extractor, content, targets, stylizer.cfg, plan=last.tiles)
+    objective = Objective(stylizer.extractor, content, targets, stylizer.cfg, tiles=last.tiles)
     return objective.value(to_tensor(load_image(image)).to(stylizer.device))["total"].item()
 
 

@@ -2,6 +2,7 @@
 saturated primaries too (they sit on the edge of [0, 1], where a clamped objective left them),
 and a run that cannot paint says so rather than passing for a success."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -14,7 +15,7 @@ from stylize.media.imageio import to_tensor
 from stylize.net.features import build_extractor
 from stylize.net.weights import load_weights
 
-from conftest import EXAMPLES, gram_matrix, make_content, make_style
+from conftest import EXAMPLES, gram_matrix, make_clip, make_content, make_style
 
 pytestmark = pytest.mark.slow
 
@@ -135,3 +136,23 @@ def test_the_cli_summary_says_a_run_barely_painted(cli, images, tmp_path):
     assert note.startswith("Note: the style loss barely fell (") and "--style-weight" in note
     assert result.stdout.strip().endswith("; the style barely changed (see the note above)")
     assert out.exists()
+
+
+def test_a_batch_and_a_video_pass_on_each_runs_notes(cli, images, tmp_path):
+    # one rule for every kind of job: a run's notes reach the user, named after its item or frame
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    make_content().save(folder / "a.png")
+    flat = ["--weights", "random", "--size", "32", "--min-size", "0", "--iterations", "30", "--style-weight", "1e-9"]
+    result = cli(folder, images["style"], "-o", tmp_path / "out", *flat, "--log", tmp_path / "log.jsonl")
+    assert result.exit_code == 0, result.stderr
+    note, = [line for line in result.stderr.splitlines() if line.startswith("Note: ")]
+    assert note.startswith(f"Note: {tmp_path / 'out' / 'a__style.jpg'}: the style loss barely fell (")
+    assert "--style-weight" in note
+    logged = json.loads((tmp_path / "log.jsonl").read_text())
+    assert logged["notices"][0].startswith("the style loss barely fell (") and "--style-weight" in logged["notices"][0]
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=0)
+    result = cli(clip, images["style"], "-o", tmp_path / "o.mp4", *flat, "--frame-iterations", "2")
+    assert result.exit_code == 0, result.stderr
+    note, = [line for line in result.stderr.splitlines() if line.startswith("Note: ")]
+    assert note.startswith("Note: o.mp4: frame 1: the style loss barely fell (")  # a warm frame does not stall

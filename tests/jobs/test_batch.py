@@ -6,7 +6,7 @@ import pytest
 
 import stylize.jobs.batch
 from stylize import BadInputError, StopRun, StylizeConfig
-from stylize.jobs.batch import Item, batch, expand, folds_case, image_files, output_name, parse_shard, plan, shard
+from stylize.jobs.batch import Item, batch, expand, folds_case, image_files, output_name, parse_shard, shard, work_list
 
 from conftest import make_style, outputs
 
@@ -16,7 +16,7 @@ def test_ctrl_c_anywhere_in_a_batch_keeps_what_is_done(mixed_photos, two_styles,
     # The signal lands wherever the process is: in an image's steps or in the bookkeeping
     # after an image (log line, outer bar). Either way: a summary, no half-written file.
     (mixed_photos / "broken.jpg").unlink()
-    items = plan(image_files(mixed_photos), [two_styles / "red.png"], tmp_path / "out", ext="png")
+    items = work_list(image_files(mixed_photos), [two_styles / "red.png"], tmp_path / "out", ext="png")
     config = StylizeConfig(size=32, iterations=2, weights="random")
     seen = []
 
@@ -37,30 +37,30 @@ def test_ctrl_c_anywhere_in_a_batch_keeps_what_is_done(mixed_photos, two_styles,
 def test_plan_names_outputs_and_mirrors_sub_folders(tmp_path):
     contents = [tmp_path / "in" / "a.png", tmp_path / "in" / "trip" / "b.jpg"]
     styles = [tmp_path / "wave.jpg", tmp_path / "scream.png"]
-    items = plan(contents, styles, tmp_path / "out", content_root=tmp_path / "in")
+    items = work_list(contents, styles, tmp_path / "out", content_root=tmp_path / "in")
     assert [i.output.relative_to(tmp_path / "out").as_posix() for i in items] == [
         "a__wave+scream.jpg", "trip/b__wave+scream.jpg"]
-    each = plan(contents[:1], styles, tmp_path / "out", each_style=True, name="{content}-{ext}-{style}", ext="png")
+    each = work_list(contents[:1], styles, tmp_path / "out", each_style=True, name="{content}-{ext}-{style}", ext="png")
     assert [i.output.name for i in each] == ["a-png-wave.png", "a-png-scream.png"]
     assert [i.styles for i in each] == [(styles[0],), (styles[1],)]
 
 
 def test_two_items_writing_one_file_is_refused(tmp_path):
     with pytest.raises(BadInputError) as caught:
-        plan([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out")
+        work_list([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out")
     assert str(caught.value) == (f"name: two items would both write '{tmp_path}/out/a__s.jpg'; add {{ext}} to the"
                                  " template (the content file's extension) or rename one input")
-    ok = plan([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out", name="{content}.{ext}")
+    ok = work_list([tmp_path / "a.png", tmp_path / "a.jpg"], [tmp_path / "s.png"], tmp_path / "out", name="{content}.{ext}")
     assert [i.output.name for i in ok] == ["a.png.jpg", "a.jpg.jpg"]
 
 
 def test_outputs_differing_only_in_case_clash_where_the_disk_folds_case(tmp_path, monkeypatch):
     contents, styles = [tmp_path / "Cat.jpg", tmp_path / "cat.jpg"], [tmp_path / "s.png"]
     monkeypatch.setattr(stylize.jobs.batch, "folds_case", lambda folder: False)  # Linux's disks
-    assert [i.output.name for i in plan(contents, styles, tmp_path / "out")] == ["Cat__s.jpg", "cat__s.jpg"]
+    assert [i.output.name for i in work_list(contents, styles, tmp_path / "out")] == ["Cat__s.jpg", "cat__s.jpg"]
     monkeypatch.setattr(stylize.jobs.batch, "folds_case", lambda folder: True)  # macOS's and Windows' disks
     with pytest.raises(BadInputError) as caught:
-        plan(contents, styles, tmp_path / "out")
+        work_list(contents, styles, tmp_path / "out")
     assert str(caught.value) == (f"name: two items would both write '{tmp_path}/out/cat__s.jpg' and"
                                  f" '{tmp_path}/out/Cat__s.jpg' (one file on this disk); add {{ext}} to the"
                                  " template (the content file's extension) or rename one input")
@@ -137,7 +137,7 @@ def test_parse_shard_errors(environ, spec, message):
 
 def test_stop_run_in_a_batch_keeps_what_is_done_and_begins_nothing_more(mixed_photos, two_styles, tmp_path):
     (mixed_photos / "broken.jpg").unlink()
-    items = plan(image_files(mixed_photos), [two_styles / "red.png"], tmp_path / "out", ext="png")
+    items = work_list(image_files(mixed_photos), [two_styles / "red.png"], tmp_path / "out", ext="png")
     config = StylizeConfig(size=32, iterations=3, weights="random")
     seen = []
 

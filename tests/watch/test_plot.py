@@ -7,18 +7,18 @@ from PIL import Image
 
 from stylize import BadInputError
 from stylize.core.optimize import Progress
-from stylize.watch.history import LossHistory
+from stylize.watch.curves import LossCurves
 from stylize.watch.plot import check_plot, save_plot
 
 
 def _history(points=30):
-    history = LossHistory()
+    curves = LossCurves()
     for step in range(1, points + 1):
         scale = 1 if step <= points // 2 else 2
-        history.record(Progress(step, points, {"content": 1 + step / 10, "style": 50 / step, "tv": 0.01,
+        curves.record(Progress(step, points, {"content": 1 + step / 10, "style": 50 / step, "tv": 0.01,
                                                 "total": 1 + step / 10 + 50 / step + 0.01}, 0.1 * step,
                                 size=64 * scale, scale=(scale, 2)))
-    return history
+    return curves
 
 
 def _reds(image):
@@ -37,7 +37,7 @@ def test_a_plot_is_a_picture_with_the_curves(tmp_path):
 
 
 def test_an_empty_history_is_still_a_plot(tmp_path):
-    save_plot(LossHistory(), tmp_path / "empty.png")
+    save_plot(LossCurves(), tmp_path / "empty.png")
     with Image.open(tmp_path / "empty.png") as im:
         assert _reds(im) == 0
 

@@ -11,11 +11,11 @@ import click
 
 from ..config import BatchConfig, StylizeConfig, check_masks
 from ..errors import BadInputError, cli_flag, opt
-from ..jobs.batch import ItemResult, Summary, batch, expand, parse_shard, plan
+from ..jobs.batch import ItemResult, Summary, batch, expand, parse_shard, work_list
 from ..jobs.batch import shard as take_shard
 from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 from .common import check_inputs, check_plot_option
-from .display import ProgressBar
+from .display import ProgressBar, echo_notices
 
 
 def run_batch(content: str, styles: list[str], output: str, config: StylizeConfig, options: BatchConfig, *,
@@ -45,7 +45,7 @@ def run_batch(content: str, styles: list[str], output: str, config: StylizeConfi
     _check_masks(masks, style_masks, style_files, options)
     check_inputs([], style_files, config, masks, style_masks)  # every item needs them: a bad one fails the batch now
     root = Path(content) if Path(content).is_dir() else None
-    everything = plan(contents, style_files, out_dir, each_style=options.each_style, name=options.name,
+    everything = work_list(contents, style_files, out_dir, each_style=options.each_style, name=options.name,
                       ext=options.format, content_root=root)
     items = take_shard(everything, options.shard)
     with Watch(watch, f"{content} -> {out_dir}", plot="items") as watching:
@@ -146,6 +146,7 @@ class _Reporter:
         elif not self.terminal and not self.quiet:
             what = f"{result.seconds:.1f} s" if result.status == "done" else "exists"
             self._line(f"[{self.done}/{self.total}] {result.status}: {result.item.output} ({what})")
+        echo_notices(result.notices, f"{result.item.output}: ", self._line)
         if self.log:
             self.log.write(json.dumps(result.to_json(cli_flag)) + "\n")
             self.log.flush()  # a killed batch still leaves a complete log of what it did

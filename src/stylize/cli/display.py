@@ -102,3 +102,13 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def echo_notices(notices: list, prefix: str = "", echo=None) -> None:
+    """Each notice of a run as a 'Note: ...' line on stderr, options named as on the command line;
+    one rule for one image, a batch's items and a video's frames. Printed even with -q."""
+    from ..errors import cli_flag, render
+
+    for notice in notices:
+        line = f"Note: {prefix}{render(notice, cli_flag)}"
+        (echo or (lambda text: click.echo(text, err=True)))(line)

@@ -9,10 +9,10 @@ from typing import Optional
 import click
 
 from ..config import StylizeConfig, check_masks
-from ..errors import Interrupted, cli_flag, opt, render
+from ..errors import Interrupted, opt
 from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 from .common import Signals, check_inputs, check_plot_option
-from .display import ProgressBar, snapshot_path, summary
+from .display import ProgressBar, echo_notices, snapshot_path, summary
 
 
 def run_single(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
@@ -49,8 +49,7 @@ def run_single(content: str, styles: list[str], output: str, config: StylizeConf
             raise
         finally:
             bar.close()
-        for notice in result.notices:
-            click.echo(f"Note: {render(notice, cli_flag)}", err=True)
+        echo_notices(result.notices)
         result.save(output)
         watching.end("stopped" if result.stopped else "done", result.image)
     if grid:

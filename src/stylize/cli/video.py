@@ -70,11 +70,12 @@ class _FrameProgress:
         self.later: list[float] = []
 
     def update(self, done: FrameDone) -> None:
-        from .display import clock
+        from .display import clock, echo_notices
 
         self.resumed += done.resumed
         if not done.resumed and done.index > 0:
             self.later.append(done.seconds)
+        echo_notices(done.notices, f"{self.label}: frame {done.index + 1}: ")
         if self.quiet:
             return
         left = done.total - done.index - 1

@@ -197,7 +197,7 @@ class Stylizer:
                     extra = [term.to(self.device) for term in warm.terms]
                 tile = scale.tiles.tile if scale.tiled else None
                 style = self.styles.regions(styles, content_t, scale.size, tile, regional, own)
-                objective = Objective(self.extractor, content_t, style, cfg, plan=scale.tiles, extra=extra)
+                objective = Objective(self.extractor, content_t, style, cfg, tiles=scale.tiles, extra=extra)
                 loop.optimize(objective, x, content_t, scale)
             losses = loop.final_losses(objective)
             return package(finalize(loop.good, cfg, content_t), losses, loop)

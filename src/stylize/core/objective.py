@@ -100,7 +100,7 @@ class Objective(nn.Module):
     """
 
     def __init__(self, extractor: nn.Module, content: torch.Tensor, style: dict | list[Region], cfg: StylizeConfig,
-                 bf16: bool = False, plan: TilePlan | None = None, extra: Sequence[Term] = ()):
+                 bf16: bool = False, tiles: TilePlan | None = None, extra: Sequence[Term] = ()):
         """``style``: {style layer: target} for one style everywhere, or Regions, one per mask.
 
         ``extra``: more terms (a video frame's TemporalTerm), each reported under its name.
@@ -111,8 +111,8 @@ class Objective(nn.Module):
         self.channels_last = weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last)
         self.regions = [Region(style)] if isinstance(style, dict) else list(style)
         # In fp32, whatever precision the image's passes will run in; by tiles if the image is.
-        self.plan = plan  # None: the whole image at once
-        content_target = feature_map(self.features, content, self._plan(content), cfg.content_layer,
+        self.tiles = tiles  # None: the whole image at once
+        content_target = feature_map(self.features, content, self._tiles(content), cfg.content_layer,
                                      stride(cfg.model, cfg.content_layer))
         self.bf16 = bf16
         layer_weights = cfg.style_layer_weights or [1.0] * len(cfg.style_layers)
@@ -167,17 +167,17 @@ class Objective(nn.Module):
         return self.losses(self.statistics(image, Window.whole(*image.shape[-2:])))
 
     def value_and_grad(self, x: torch.Tensor, on_tile: OnTile = None):
-        """(detached terms, gradient of the total) at ``x``, tile by tile if ``plan`` says so."""
-        return value_and_grad(self, x, self._plan(x), on_tile)
+        """(detached terms, gradient of the total) at ``x``, tile by tile if ``tiles`` says so."""
+        return value_and_grad(self, x, self._tiles(x), on_tile)
 
     def value(self, x: torch.Tensor, on_tile: OnTile = None) -> dict[str, torch.Tensor]:
         """The terms at ``x`` without autograd (one forward pass per tile)."""
-        plan = self._plan(x)
-        if not plan.tiled:
+        tiles = self._tiles(x)
+        if not tiles.tiled:
             with torch.no_grad():
                 return self(x)
         with torch.no_grad():
-            return self.losses(accumulate(self.statistics, x, plan, on_tile))
+            return self.losses(accumulate(self.statistics, x, tiles, on_tile))
 
-    def _plan(self, x: torch.Tensor) -> TilePlan:
-        return self.plan if self.plan is not None else whole(*x.shape[-2:])
+    def _tiles(self, x: torch.Tensor) -> TilePlan:
+        return self.tiles if self.tiles is not None else whole(*x.shape[-2:])

@@ -153,7 +153,7 @@ class Loop:
         self.stall = _Stall(expect_progress)
         self.total = sum(s.iterations for s in self.scales)
         self.final_hw, self.package = final_hw, package
-        self.scale = 0  # index of the scale being optimized
+        self.index = 0  # of the scale being optimized, in self.scales
         self.position = 0  # iterations of the schedule behind us (plateau skips count as done)
         self.steps = 0  # optimizer steps actually taken
         self.curvature = None  # L-BFGS's H_diag at the end of the last scale
@@ -175,7 +175,7 @@ class Loop:
 
     def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, scale) -> torch.Tensor:
         """``scale.iterations`` steps from ``x`` (or fewer on a plateau); returns the last finite iterate."""
-        self.scale = self.scales.index(scale)
+        self.index = self.scales.index(scale)
         objective.bf16 = self.precision == "bf16"
         x = x.detach().clone().requires_grad_(True)
         on_tile = (lambda done, total: self._tile(done, total, scale.size)) if scale.tiled else None
@@ -241,9 +241,9 @@ class Loop:
         if not stopped and self.steps >= self.plateau_window:
             self.stall.judge(losses)
         if self.on_progress is not None:
-            step, scale = (self.position, self.scale) if stopped else (self.total, len(self.scales) - 1)
+            step, index = (self.position, self.index) if stopped else (self.total, len(self.scales) - 1)
             try:
-                self.on_progress(self._progress(losses, step=step, scale=scale, done=True))
+                self.on_progress(self._progress(losses, step=step, index=index, done=True))
             except StopRun:
                 pass  # the run is over anyway
         return losses
@@ -262,14 +262,14 @@ class Loop:
         g1 = evaluate.grad.abs().sum().item()
         return self.faults.lr * float(self.curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
 
-    def _progress(self, losses, step: Optional[int] = None, scale: Optional[int] = None, **extra) -> Progress:
+    def _progress(self, losses, step: Optional[int] = None, index: Optional[int] = None, **extra) -> Progress:
         """The one place a Progress is made: where the schedule is, and the time it took."""
         elapsed = time.perf_counter() - self.start
         step = self.position if step is None else step
-        scale = self.scale if scale is None else scale
-        timing = {} if extra.get("done") else {"eta": eta(self.scales, self.position, self.scale, elapsed)}
-        return Progress(step, self.total, losses, elapsed, size=self.scales[scale].size,
-                        scale=(scale + 1, len(self.scales)), **timing, **extra)
+        index = self.index if index is None else index
+        timing = {} if extra.get("done") else {"eta": eta(self.scales, self.position, self.index, elapsed)}
+        return Progress(step, self.total, losses, elapsed, size=self.scales[index].size,
+                        scale=(index + 1, len(self.scales)), **timing, **extra)
 
     def _report(self, losses, good, content_t, size) -> None:
         if self.on_progress is None:
@@ -361,15 +361,15 @@ class _Plateau:
     """Stop a scale when the loss fell by less than ``tolerance`` (relative) over a window."""
 
     def __init__(self, tolerance: float, window: int = PLATEAU_WINDOW):
-        self.tolerance, self.window, self.history = tolerance, window, []
+        self.tolerance, self.window, self.losses = tolerance, window, []
 
     def reached(self, loss: float) -> bool:
         if not self.tolerance:
             return False
-        self.history.append(loss)
-        if len(self.history) <= self.window:
+        self.losses.append(loss)
+        if len(self.losses) <= self.window:
             return False
-        before = self.history[-1 - self.window]
+        before = self.losses[-1 - self.window]
         return (before - loss) <= self.tolerance * abs(before)
 
 

@@ -46,7 +46,7 @@ class ContentTerm(nn.Module):
         self.layer, self.stride, self.weight = layer, stride, weight
         self.register_buffer("target", target.detach())  # (1, C, Hf, Wf) of the whole image
         # relative_mse = sum((f - t)^2) / numel / mean(t^2): the denominator is the whole image's
-        self.scale = 1.0 / (target.numel() * target.pow(2).mean().clamp_min(1e-12).item())
+        self.norm = 1.0 / (target.numel() * target.pow(2).mean().clamp_min(1e-12).item())
 
     def statistics(self, features: dict, image: torch.Tensor, window: Window) -> Stats:
         f = features[self.layer]
@@ -56,7 +56,7 @@ class ContentTerm(nn.Module):
         return {"sq": diff.pow(2).sum()}
 
     def loss(self, stats: Stats) -> torch.Tensor:
-        return self.weight * self.scale * stats["sq"]
+        return self.weight * self.norm * stats["sq"]
 
 
 class StyleTerm(nn.Module):

@@ -1,6 +1,6 @@
-"""Folders of images: plan the work list, then stylize each item with one loaded network.
+"""Folders of images: make the work list, then stylize each item with one loaded network.
 
-The plan is a sorted, deterministic list of items (content, styles, output), so
+The work list is a sorted, deterministic list of items (content, styles, output), so
 ``shard`` splits it the same way on every machine. Each item either writes its
 output atomically or fails alone; the caller hears about every item through
 ``on_item`` and gets a summary back.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from ..config import BATCH_DEFAULTS, DEFAULTS, StylizeConfig
-from ..errors import BadInputError, Interrupted, StylizeError, api_name, one_line, opt
+from ..errors import BadInputError, Interrupted, StylizeError, api_name, one_line, opt, render
 
 
 @dataclass
@@ -34,6 +34,7 @@ class ItemResult:
     seconds: float = 0.0
     losses: Optional[dict] = None
     exception: Optional[BaseException] = None  # why it failed
+    notices: list = field(default_factory=list)  # its Result's (a fallback to fp32, a stall)
 
     def error(self, name: Callable[[str], str] = api_name) -> Optional[str]:
         """The failure as one line, settings named by ``name`` (errors.api_name or errors.cli_flag)."""
@@ -42,7 +43,7 @@ class ItemResult:
     def to_json(self, name: Callable[[str], str] = api_name) -> dict:
         return {"content": str(self.item.content), "styles": [str(s) for s in self.item.styles],
                 "output": str(self.item.output), "status": self.status, "seconds": round(self.seconds, 3),
-                "losses": self.losses, "error": self.error(name)}
+                "losses": self.losses, "error": self.error(name), "notices": [render(n, name) for n in self.notices]}
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Summary:
         return text + (" (interrupted)" if self.interrupted else " (stopped)" if self.stopped else "")
 
 
-# ---------------------------------------------------------------- the plan
+# ---------------------------------------------------------------- the work list
 
 
 # What operating systems leave in folders of photos: Windows' thumbnail caches and folder
@@ -100,7 +101,7 @@ def expand(paths: Sequence[str | os.PathLike], what: str, recursive: bool = Fals
     return out
 
 
-def plan(contents: list[Path], styles: list[Path], out_dir: Path, *, each_style: bool = BATCH_DEFAULTS.each_style,
+def work_list(contents: list[Path], styles: list[Path], out_dir: Path, *, each_style: bool = BATCH_DEFAULTS.each_style,
          name: str = BATCH_DEFAULTS.name, ext: str = BATCH_DEFAULTS.format,
          content_root: Optional[Path] = None) -> list[Item]:
     """The sorted work list. With ``each_style``, one item per (content, style) pair."""
@@ -246,7 +247,8 @@ def batch(
                     summary.stopped = True
                     break
                 save(result, item)
-                outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses)
+                outcome = ItemResult(item, "done", time.perf_counter() - started, result.losses,
+                                     notices=result.notices)
             except Interrupted:
                 raise KeyboardInterrupt from None
             except (StylizeError, RuntimeError, OSError) as e:  # RuntimeError: torch, e.g. out of memory

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -75,6 +75,7 @@ class FrameDone:
     total: int
     seconds: float  # this frame's optimization; 0 for a frame found in the work folder
     resumed: bool
+    notices: list = field(default_factory=list)  # the frame's Result.notices (a fallback to fp32, a stall)
 
 
 def is_frames_output(output: Path) -> bool:
@@ -126,6 +127,7 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
         path = folder / f"{index + 1:06d}.png"
         resumed = path.exists()
         started = time.perf_counter()
+        notices = []
         if resumed:
             out = Image.open(path).convert("RGB")
         else:
@@ -136,12 +138,12 @@ def stylize_video(content: str | os.PathLike, styles: Sequence, output: str | os
                                   warm=warm)
             if result.stopped:  # a partial frame must not be kept as a finished one
                 raise StopRun
-            out = result.image
+            out, notices = result.image, result.notices
             _save_atomically(out, path)
         seconds = 0.0 if resumed else time.perf_counter() - started
         spent += seconds
         if on_frame:
-            on_frame(FrameDone(index, info.frames, seconds, resumed))
+            on_frame(FrameDone(index, info.frames, seconds, resumed, notices))
         previous_in, previous_out = frame, out
     count = index + 1
     frames = (Image.open(folder / f"{i + 1:06d}.png") for i in range(count))

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import BadInputError
-from .history import LossHistory
+from .curves import LossCurves
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 # One colour per term, the same as on the preview page (preview.html).
@@ -29,23 +29,23 @@ def check_plot(path: str | os.PathLike) -> None:
     check_writable(path)
 
 
-def save_plot(history: LossHistory, path: str | os.PathLike, title: str = "") -> None:
-    """Write the curves of ``history`` to ``path`` (atomically; the format from its suffix)."""
+def save_plot(curves: LossCurves, path: str | os.PathLike, title: str = "") -> None:
+    """Write the curves of ``curves`` to ``path`` (atomically; the format from its suffix)."""
     from matplotlib.figure import Figure  # the object API: no pyplot, no global state, no GUI
 
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
-    _curves(figure.subplots(), history, title)
+    _curves(figure.subplots(), curves, title)
     _save(figure, path)
 
 
-def save_frames_plot(runs: list[tuple[str, LossHistory]], path: str | os.PathLike, title: str = "") -> None:
+def save_frames_plot(runs: list[tuple[str, LossCurves]], path: str | os.PathLike, title: str = "") -> None:
     """A clip: the first stylized frame's curves, and each frame's final losses across the clip."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
     first, across = figure.subplots(1, 2)
-    key, history = runs[0]
-    _curves(first, history, f"frame {key}: the full schedule")
+    key, curves = runs[0]
+    _curves(first, curves, f"frame {key}: the full schedule")
     finals = [(int(key), h.last()) for key, h in runs]  # keys: the frames' numbers
     terms = list(dict.fromkeys(term for _, h in runs for term in h.terms() if term != "total")) + ["total"]
     for term in terms:  # later frames add the temporal term
@@ -71,14 +71,14 @@ def _save(figure, path: str | os.PathLike) -> None:
     atomic_write(path, lambda f: figure.savefig(f, format=fmt))
 
 
-def _curves(axes, history: LossHistory, title: str) -> None:
+def _curves(axes, curves: LossCurves, title: str) -> None:
     """One run's loss curves over its iterations on ``axes``, scale changes marked."""
-    points, terms = history.since(0), history.terms()
+    points, terms = curves.since(0), curves.terms()
     for term in terms:
         xs = [p["step"] for p in points if p.get(term, 0) > 0]  # a log axis has no place for 0
         ys = [p[term] for p in points if p.get(term, 0) > 0]
         axes.plot(xs, ys, label=term, color=COLOURS.get(term), linewidth=2 if term == "total" else 1.2)
-    for start in history.scale_starts():
+    for start in curves.scale_starts():
         axes.axvline(start["step"], color="#999999", linestyle=":", linewidth=1)
         axes.annotate(f"{start['size']} px", (start["step"], 1), xycoords=("data", "axes fraction"),
                       xytext=(3, -12), textcoords="offset points", fontsize=8, color="#555555")

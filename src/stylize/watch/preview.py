@@ -31,7 +31,7 @@ from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import BadInputError, StopRun, opt
-from .history import LossHistory
+from .curves import LossCurves
 
 IMAGE_EVERY = 0.5  # s between two images taken from the run (the page asks every second)
 TOKEN_HEADER = "X-Stylize-Token"
@@ -70,7 +70,7 @@ class Preview:
         self.token = secrets.token_urlsafe(18)
         self.stop_requested = threading.Event()
         self._lock = threading.Lock()
-        self.history = LossHistory()
+        self.curves = LossCurves()
         self.state = "starting"  # starting | running | stopping | done | stopped | interrupted | failed
         self.progress = None  # the last iteration's report
         self.item: Optional[Item] = None
@@ -83,7 +83,7 @@ class Preview:
     # ---------------------------------------------------------------- the run's side (main thread)
 
     def update(self, progress) -> None:
-        self.history.record(progress)
+        self.curves.record(progress)
         if progress.tile is None:
             with self._lock:
                 self.progress = progress
@@ -99,7 +99,7 @@ class Preview:
             raise StopRun
 
     def _new_scale(self, progress) -> bool:
-        starts = self.history.scales
+        starts = self.curves.scales
         return bool(starts) and starts[-1].step == progress.step  # a scale's first image, at once
 
     def set_image(self, image) -> None:
@@ -110,7 +110,7 @@ class Preview:
     def start_item(self, item: Item) -> None:
         """Batch mode: a new item begins; its curve starts afresh."""
         with self._lock:
-            self.item, self.progress, self.history = item, None, LossHistory()
+            self.item, self.progress, self.curves = item, None, LossCurves()
             self._image_taken = 0.0
 
     def finish(self, state: str, image=None) -> None:
@@ -145,7 +145,7 @@ class Preview:
     def status(self, since: int = 0) -> dict:
         """status.json: where the run is, and the loss points after iteration ``since``."""
         with self._lock:
-            p, history, item, state = self.progress, self.history, self.item, self.state
+            p, curves, item, state = self.progress, self.curves, self.item, self.state
             version = self._image_version
         return {
             "label": self.label, "state": state,
@@ -153,8 +153,8 @@ class Preview:
             "scale": list(p.scale) if p else None, "size": p.size if p else None,
             "eta": round(p.eta, 1) if p and p.eta is not None and state == "running" else None,
             "elapsed": round(time.monotonic() - self.started, 1),
-            "losses": history.final or (p.losses if p else None),
-            "history": history.since(since), "scales": history.scale_starts(),
+            "losses": curves.final or (p.losses if p else None),
+            "history": curves.since(since), "scales": curves.scale_starts(),
             "item": vars(item).copy() if item else None, "image": version,
         }
 

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import click
 
-from .history import LossHistory
+from .curves import LossCurves
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class Watch:
         """``plot``: how the runs are drawn: "run" (one), "items" (a figure each), "frames" (a clip)."""
         self.config, self.label, self.plot = config, label, plot
         self.preview = None
-        self.history = LossHistory()  # the run in progress
+        self.curves = LossCurves()  # the run in progress
         self.key: str = label  # its name in a plot's file name or axis
-        self.runs: list[tuple[str, LossHistory]] = []  # the finished runs that iterated, in order
+        self.runs: list[tuple[str, LossCurves]] = []  # the finished runs that iterated, in order
         self._stack = ExitStack()
 
     def __enter__(self) -> "Watch":
@@ -65,7 +65,7 @@ class Watch:
     def callback(self, then: Callable) -> Callable:
         def on_progress(progress) -> None:
             then(progress)
-            self.history.record(progress)
+            self.curves.record(progress)
             if self.preview is not None:
                 self.preview.update(progress)  # last: it raises StopRun once the page said stop
 
@@ -81,9 +81,9 @@ class Watch:
             self.preview.start_item(Item(name, index, count, done))
 
     def _close_run(self) -> None:
-        if self.history.points:  # no iteration (an item skipped, a frame resumed): no curve
-            self.runs.append((self.key, self.history))
-        self.history = LossHistory()
+        if self.curves.points:  # no iteration (an item skipped, a frame resumed): no curve
+            self.runs.append((self.key, self.curves))
+        self.curves = LossCurves()
 
     def end(self, state: str, image=None) -> None:
         """The job is over: ``state`` done | stopped | interrupted | failed; the plot is written."""
@@ -97,8 +97,8 @@ class Watch:
             if self.plot == "frames":
                 save_frames_plot(self.runs, self.config.plot, title)
             elif self.plot == "items":
-                for key, history in self.runs:
-                    save_plot(history, item_plot_path(self.config.plot, key), title=f"{key} ({state})")
+                for key, curves in self.runs:
+                    save_plot(curves, item_plot_path(self.config.plot, key), title=f"{key} ({state})")
             else:
                 save_plot(self.runs[-1][1], self.config.plot, title=title)
 

@@ -17,7 +17,7 @@ class ScaleStart:
     size: int  # its long edge, px
 
 
-class LossHistory:
+class LossCurves:
     """Points and scale changes of one run; ``record`` is an ``on_progress`` callback.
 
     Thread-safe: the optimization records in its thread while a server reads ``since``.
