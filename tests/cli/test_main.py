@@ -35,3 +35,26 @@ def test_every_option_is_in_one_section():
     placed = [name for _, names in HELP_GROUPS for name in names]
     assert len(placed) == len(set(placed)) and set(placed) <= set(options)
     assert sorted(set(options) - set(placed)) == ["doctor", "version"]  # and --help: Other options
+
+
+def test_the_kind_of_job_is_decided_once_from_content_and_style(images, tmp_path):
+    import pytest
+
+    from stylize import BadInputError
+    from stylize.cli.main import job_kind
+
+    from conftest import make_clip
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=0)
+    (tmp_path / "renamed.png").write_bytes(clip.read_bytes())  # a video by its content, whatever its name
+    assert job_kind(str(images["content"]), [str(images["style"])], False) == "image"
+    assert job_kind(str(folder), [str(images["style"])], False) == "folder"
+    assert job_kind(str(images["content"]), [str(folder)], False) == "folder"
+    assert job_kind(str(clip), [str(images["style"])], False) == "video"
+    assert job_kind(str(tmp_path / "renamed.png"), [str(images["style"])], False) == "video"
+    assert job_kind(str(tmp_path / "missing.mov"), [str(images["style"])], False) == "video"  # its name says so
+    assert job_kind(str(folder), [str(images["style"])], True) == "frames"
+    with pytest.raises(BadInputError, match="is not a folder of frames"):
+        job_kind(str(clip), [str(images["style"])], True)

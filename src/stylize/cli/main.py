@@ -219,7 +219,6 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
     config = StylizeConfig(style_layers=style_layers[0], style_layer_weights=style_layers[1], **options)
     batch_config = BatchConfig(name=name, format=format, each_style=each_style, recursive=recursive,
                                skip_existing=skip_existing, shard=shard)
-    batch_mode = Path(content).is_dir() or any(Path(s).is_dir() for s in styles)
     video = VideoConfig(temporal_weight=temporal_weight, frame_iterations=frame_iterations, flow=flow,
                         keep_frames=keep_frames, fps=fps, flow_weights=flow_weights)
     given = {name for name in ("preview_host", "preview_port")
@@ -230,23 +229,18 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
         try:
             validate(config, len(styles))  # no torch yet: a bad option fails at once
             check_video(video)
-            if frames_in or not batch_mode and (is_video(content) or Path(content).suffix.lower() in VIDEO_SUFFIXES):
-                if frames_in and not Path(content).is_dir():
-                    raise BadInputError(f"'{content}' is not a folder of frames", "frames")
-                if estimate:
-                    from .estimate import print_estimate
+            kind = job_kind(content, styles, frames_in)
+            if estimate:
+                from .estimate import print_estimate
 
-                    return print_estimate(content, list(styles), config, None, len(masks or ()), video)
+                return print_estimate(content, list(styles), config, batch_config if kind == "folder" else None,
+                                      len(masks or ()), video if kind in ("video", "frames") else None)
+            if kind in ("video", "frames"):
                 from .video import run_video
 
                 return run_video(content, list(styles), output or "out.mp4", config, video, quiet, signals, masks,
                                  style_masks, watch)
-            if estimate:
-                from .estimate import print_estimate
-
-                return print_estimate(content, list(styles), config, batch_config if batch_mode else None,
-                                      len(masks or ()))
-            if batch_mode:
+            if kind == "folder":
                 from .batch import run_batch
 
                 ctx.exit(run_batch(content, list(styles), output or "stylized", config, batch_config,
@@ -257,6 +251,21 @@ def main(ctx, content, styles, output, style_layers, masks, style_masks, quiet, 
         except StylizeError as e:
             click.echo(f"Error: {one_line(e, cli_flag)}", err=True)
             ctx.exit(e.exit_code)
+
+
+def job_kind(content: str, styles, frames: bool) -> str:
+    """What CONTENT and STYLE ask for, decided once: "frames" (``--frames``: a folder of one
+    clip's frames), "folder" (CONTENT or a STYLE is a folder: a batch), "video" (a video file,
+    by its content or, when it cannot be read, its name) or "image"."""
+    if frames:
+        if not Path(content).is_dir():
+            raise BadInputError(f"'{content}' is not a folder of frames", "frames")
+        return "frames"
+    if Path(content).is_dir() or any(Path(s).is_dir() for s in styles):
+        return "folder"
+    if is_video(content) or Path(content).suffix.lower() in VIDEO_SUFFIXES:
+        return "video"
+    return "image"
 
 
 def _doctor(ctx: click.Context, on: bool) -> None:
