@@ -94,16 +94,17 @@ def run_size(args, size: int, precision: str, max_memory) -> dict:
     from scaling import spawn  # the default command in a fresh process (benchmarks/ is on sys.path)
 
     name = f"gpu{size}" + ("" if precision == "auto" else precision) + ("tiled" if max_memory else "")
-    if args.smoke and max_memory:
-        max_memory = "1700MiB"  # 512 px held in tiles on the CPU
+    tile = None
+    if args.smoke and max_memory:  # on the CPU the process, not the image, fills the memory: force tiles
+        max_memory, tile = None, 128
     run_args = argparse.Namespace(content=args.content, style=args.style, device=args.device, out=args.out,
                                   max_memory=max_memory, precision=precision)
-    return spawn(run_args, size // args.div, None, name)
+    return spawn(run_args, size // args.div, tile, name)
 
 
 def size_row(name: str, r: dict, base) -> str:
     mp = r["width"] * r["height"] / 1e6
-    budget = f", --max-memory {r['allowed'] / 2**30:.0f} GiB" if r["plan"] != "whole" else ""
+    budget = f", within {r['allowed'] / 2**30:.1f} GiB" if r["plan"] != "whole" and r["allowed"] else ""
     vs = f" ({r['seconds'] / base['seconds']:.2f}x the 512 px run)" if base and r is not base else ""
     return (f"| {r['width']}x{r['height']} px{' fp32' if name.endswith('fp32') else ''} | last scale {r['plan']}"
             f"{budget}, {r['steps']} steps | {r['seconds']:.1f}{vs} | {r['seconds'] / mp:.1f} s/MP |"

@@ -45,7 +45,7 @@ def save_frames_plot(runs: list[tuple[str, LossCurves]], path: str | os.PathLike
     figure = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
     first, across = figure.subplots(1, 2)
     key, curves = runs[0]
-    _curves(first, curves, f"frame {key}: the full schedule")
+    _curves(first, curves, f"frame {key}")  # the first stylized frame: the full schedule, unless resumed
     finals = [(int(key), h.last()) for key, h in runs]  # keys: the frames' numbers
     terms = list(dict.fromkeys(term for _, h in runs for term in h.terms() if term != "total")) + ["total"]
     for term in terms:  # later frames add the temporal term
