@@ -147,3 +147,28 @@ def test_a_clip_shows_its_frame_and_a_stop_keeps_the_finished_frames(images, tmp
     assert stderr.strip().splitlines()[-1] == (f"Stopped: 1 finished frame kept in {folder};"
                                                " the same command continues from there")
     assert sorted(p.name for p in folder.glob("*.png")) == ["000001.png"] and not out.exists()
+
+
+def test_a_long_batch_keeps_no_curves_and_writes_each_items_figure_as_it_ends(tmp_path):
+    from stylize.core.optimize import Progress
+    from stylize.watch.session import Watch, WatchConfig
+
+    def feed(watch, steps=3):
+        report = watch.callback(lambda progress: None)
+        for step in range(1, steps + 1):
+            report(Progress(step, steps, {"content": 1.0, "style": 2.0 / step, "tv": 0.1, "total": 3.0}, 0.1))
+
+    unplotted = Watch(WatchConfig(), "photos -> out", plot="items")
+    for i in range(3):
+        unplotted.start_item(f"p{i}.png -> out/p{i}.jpg", i + 1, 3, i, key=f"p{i}")
+        feed(unplotted)
+    unplotted.end("done")
+    assert unplotted.first is None and unplotted.finals == []  # nothing held for a plot nobody asked for
+    plotted = Watch(WatchConfig(plot=str(tmp_path / "p.png")), "photos -> out", plot="items")
+    plotted.start_item("a.png -> out/a.jpg", 1, 2, 0, key="a")
+    feed(plotted)
+    plotted.start_item("b.png -> out/b.jpg", 2, 2, 1, key="sub/b")
+    assert [p.name for p in tmp_path.iterdir()] == ["p_a.png"]  # the first item's figure, before the batch ends
+    feed(plotted)
+    plotted.end("done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_a.png", "p_sub_b.png"]

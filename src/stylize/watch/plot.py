@@ -38,20 +38,21 @@ def save_plot(curves: LossCurves, path: str | os.PathLike, title: str = "") -> N
     _save(figure, path)
 
 
-def save_frames_plot(runs: list[tuple[str, LossCurves]], path: str | os.PathLike, title: str = "") -> None:
-    """A clip: the first stylized frame's curves, and each frame's final losses across the clip."""
+def save_frames_plot(first: tuple[str, LossCurves], finals: list[tuple[str, dict]], path: str | os.PathLike,
+                     title: str = "") -> None:
+    """A clip: the first stylized frame's curves, and each frame's final losses across the clip
+    (keys: the frames' numbers)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
-    first, across = figure.subplots(1, 2)
-    key, curves = runs[0]
-    _curves(first, curves, f"frame {key}")  # the first stylized frame: the full schedule, unless resumed
-    finals = [(int(key), h.last()) for key, h in runs]  # keys: the frames' numbers
-    terms = list(dict.fromkeys(term for _, h in runs for term in h.terms() if term != "total")) + ["total"]
+    left, across = figure.subplots(1, 2)
+    key, curves = first
+    _curves(left, curves, f"frame {key}")  # the first stylized frame: the full schedule, unless resumed
+    numbered = [(int(n), losses) for n, losses in finals]
+    terms = list(dict.fromkeys(t for _, losses in numbered for t in losses if t != "total")) + ["total"]
     for term in terms:  # later frames add the temporal term
-
-        xs = [n for n, losses in finals if losses.get(term, 0) > 0]
-        ys = [losses[term] for n, losses in finals if losses.get(term, 0) > 0]
+        xs = [n for n, losses in numbered if losses.get(term, 0) > 0]
+        ys = [losses[term] for n, losses in numbered if losses.get(term, 0) > 0]
         across.plot(xs, ys, label=term, color=COLOURS.get(term), marker=".", linewidth=2 if term == "total" else 1.2)
     across.set_yscale("log")
     across.set_xlabel("frame")

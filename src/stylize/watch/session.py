@@ -2,9 +2,9 @@
 
 Every kind of job is watched the same way: its runs (one image, each item of a batch, each
 frame of a video) report through ``callback``, ``start_item`` opens the next one, ``end``
-closes the job. The plot then is one figure per run: the run's curves; a batch's: one
-figure per item beside FILE (FILE_<item>.png); a video's: the first frame's curves and
-every frame's final losses.
+closes the job. The plot: one run's curves; a batch's, one figure per item beside FILE
+(FILE_<item>.png, written as the item ends); a video's, the first stylized frame's curves
+and every frame's final losses.
 """
 
 from __future__ import annotations
@@ -45,7 +45,11 @@ class Watch:
         self.preview = None
         self.curves = LossCurves()  # the run in progress
         self.key: str = label  # its name in a plot's file name or axis
-        self.runs: list[tuple[str, LossCurves]] = []  # the finished runs that iterated, in order
+        # What the plot needs of the finished runs, and no more (a batch of thousands keeps
+        # nothing: each item's figure is written as it ends): a single run's or a clip's first
+        # stylized frame's curves, and every frame's final losses.
+        self.first: Optional[tuple[str, LossCurves]] = None
+        self.finals: list[tuple[str, dict]] = []
         self._stack = ExitStack()
 
     def __enter__(self) -> "Watch":
@@ -81,26 +85,30 @@ class Watch:
             self.preview.start_item(Item(name, index, count, done))
 
     def _close_run(self) -> None:
-        if self.curves.points:  # no iteration (an item skipped, a frame resumed): no curve
-            self.runs.append((self.key, self.curves))
-        self.curves = LossCurves()
+        curves, self.curves = self.curves, LossCurves()
+        if not (self.config.plot and curves.points):  # no plot asked; no iteration (skipped, resumed)
+            return
+        if self.plot == "items":
+            from .plot import save_plot
+
+            save_plot(curves, item_plot_path(self.config.plot, self.key), title=self.key)
+            return
+        self.first = self.first or (self.key, curves)
+        self.finals.append((self.key, curves.last()))
 
     def end(self, state: str, image=None) -> None:
         """The job is over: ``state`` done | stopped | interrupted | failed; the plot is written."""
         if self.preview is not None:
             self.preview.finish(state, image)
         self._close_run()
-        if self.config.plot and self.runs:
+        if self.first is not None:
             from .plot import save_frames_plot, save_plot
 
             title = f"{self.label} ({state})"
             if self.plot == "frames":
-                save_frames_plot(self.runs, self.config.plot, title)
-            elif self.plot == "items":
-                for key, curves in self.runs:
-                    save_plot(curves, item_plot_path(self.config.plot, key), title=f"{key} ({state})")
+                save_frames_plot(self.first, self.finals, self.config.plot, title)
             else:
-                save_plot(self.runs[-1][1], self.config.plot, title=title)
+                save_plot(self.first[1], self.config.plot, title=title)
 
 
 def item_plot_path(plot: str, key: str) -> Path:
