@@ -72,9 +72,9 @@ def _print_video_estimate(content: str, styles: list[str], cfg: StylizeConfig, v
     width, height = frame_size(info.width, info.height, cfg.size)
     stylizer = Stylizer(replace(cfg, weights="random", size=max(width, height)), len(styles))
     try:
-        plan, fits = plan_video(stylizer, content, video, masks), True
+        plan, fits = plan_video(stylizer, info, video, masks), True
     except BadInputError:
-        plan, fits = plan_video(stylizer, content, video, masks, anyway=True), False
+        plan, fits = plan_video(stylizer, info, video, masks, anyway=True), False
     rate = stylizer.seconds_per_pixel(masks=masks)
     click.echo(f"{content}: {plural(plan.frames, 'frame')} of {width}x{height} px{_regions(masks)},"
                f" {_machine(stylizer)}:")

@@ -223,12 +223,12 @@ class VideoPlan:
         return self.first.seconds(rate) + (self.frames - 1) * self.later.work * rate
 
 
-def plan_video(stylizer, content, video: VideoConfig, masks: int = 0, anyway: bool = False) -> VideoPlan:
-    """The clip's plan for ``stylizer`` (its config's size is the output's long edge).
+def plan_video(stylizer, info, video: VideoConfig, masks: int = 0, anyway: bool = False) -> VideoPlan:
+    """The plan of a clip of ``info`` (probe_clip's VideoInfo) for ``stylizer``, whose config's
+    size is the output's long edge.
 
     ``anyway``: the smallest plan even where it does not fit (what ``force`` would run).
     """
-    _, info = probe_clip(content, video)
     width, height = frame_size(info.width, info.height, stylizer.cfg.size)
     first = (stylizer.plan_anyway if anyway else stylizer.plan)((width, height), masks)
     later = first.scales[-1].with_iterations(video.frame_iterations) if video.temporal_weight > 0 else None

@@ -69,7 +69,8 @@ class Watch:
     def callback(self, then: Callable) -> Callable:
         def on_progress(progress) -> None:
             then(progress)
-            self.curves.record(progress)
+            if self.config.plot:  # the page keeps its own curves
+                self.curves.record(progress)
             if self.preview is not None:
                 self.preview.update(progress)  # last: it raises StopRun once the page said stop
 
