@@ -23,7 +23,7 @@ def test_auto_picks_the_gpu_and_bf16_where_it_has_bf16_tensor_cores():
     assert device.type == "cuda"
     ampere_or_newer = torch.cuda.get_device_capability(device)[0] >= 8
     assert resolve_precision("auto", device) == ("bf16" if ampere_or_newer else "fp32")
-    assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
+    assert not torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
 
 
 def test_the_memory_figure_is_cudas_own():
@@ -79,6 +79,19 @@ def test_a_tiled_run_on_the_gpu_matches_the_whole_one():
                     on_progress=lambda p: p.tile and tiles.append(p.tile))
     assert tiles and max(total for _, total in tiles) > 1
     assert abs(tiled_run.losses["total"] - whole_run.losses["total"]) < 0.02 * whole_run.losses["total"]
+
+
+def test_a_runs_cuda_peak_stays_within_its_plan():
+    """The plan's estimate is what --max-memory holds a run to: the allocator's peak must not pass it."""
+    from stylize.core.engine import Stylizer
+
+    for cfg in (StylizeConfig(size=384, device="cuda"), StylizeConfig(size=384, device="cuda", tile=128)):
+        stylizer = Stylizer(cfg)
+        plan = stylizer.plan(Image.open(EXAMPLES / "chelsea.jpg").size)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        stylizer.run(EXAMPLES / "chelsea.jpg", [EXAMPLES / "starry_night.jpg"])
+        assert torch.cuda.max_memory_allocated() <= plan.peak, (cfg.tile, torch.cuda.max_memory_allocated(), plan.peak)
 
 
 def test_a_video_on_the_gpu(tmp_path):

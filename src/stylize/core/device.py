@@ -35,7 +35,10 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def _tune_cuda(device: torch.device) -> torch.device:
-    torch.backends.cudnn.benchmark = True  # one input size per scale for hundreds of steps: autotune once
+    # No cuDNN autotuning: every scale and every tile shape is a new input size to tune, and the
+    # trial algorithms' workspaces stay in the caching allocator. Measured on an H200 (512 px
+    # default run): 19.3 s and 32.6 GiB peak with it, 6.7 s and 0.59 GiB without.
+    torch.backends.cudnn.benchmark = False
     # TF32 tensor cores for fp32 convolutions and matmuls (the Gram matrices): their 10-bit
     # mantissa holds bf16 features exactly, and fp32 runs lose no visible quality.
     torch.backends.cudnn.allow_tf32 = True
