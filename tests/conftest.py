@@ -282,3 +282,21 @@ def total_variation(image):
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def heic(path, image):
+    """``image`` saved as an iPhone would (HEIC), at ``path``."""
+    from stylize.media.imageio import register_plugins
+
+    assert register_plugins()  # pillow-heif is a dependency: Pillow writes and reads HEIC with it
+    image.save(path, quality=95)
+    return path
+
+
+def without_heif_plugin(monkeypatch):
+    """Pillow as it is without pillow-heif: no HEIF opener, and none registered on use."""
+    import stylize.media.imageio
+
+    monkeypatch.setattr(stylize.media.imageio, "register_plugins", lambda: False)
+    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
+    monkeypatch.setattr(Image, "OPEN", {k: v for k, v in Image.OPEN.items() if k != "HEIF"})

@@ -12,7 +12,7 @@ import stylize.core.engine
 import stylize.core.styles
 from stylize.core.objective import Objective
 
-from conftest import FAST, only_line
+from conftest import FAST, heic, only_line, without_heif_plugin
 
 
 def _settings(path):
@@ -258,11 +258,10 @@ def test_masks_and_the_style_statistic_are_recorded(cli, images, tmp_path):
 
 
 def test_a_phone_photo_in_heic_is_stylized_as_a_photo(cli, images, tmp_path):
-    from test_imageio import _heic
 
     from conftest import make_content
 
-    photo = _heic(tmp_path / "IMG_0001.heic", make_content((48, 32)))
+    photo = heic(tmp_path / "IMG_0001.heic", make_content((48, 32)))
     out = tmp_path / "out.jpg"
     result = cli(photo, images["style"], "-o", out, *FAST)
     assert result.exit_code == 0, result.stderr
@@ -276,12 +275,11 @@ def test_a_phone_photo_in_heic_is_stylized_as_a_photo(cli, images, tmp_path):
 
 
 def test_a_heic_photo_without_its_plugin_is_one_error_line(cli, images, tmp_path, monkeypatch):
-    from test_imageio import _heic, _without_heif_plugin
 
     from conftest import make_content
 
-    photo = _heic(tmp_path / "IMG_0001.heic", make_content())
-    _without_heif_plugin(monkeypatch)
+    photo = heic(tmp_path / "IMG_0001.heic", make_content())
+    without_heif_plugin(monkeypatch)
     result = cli(photo, images["style"], "-o", tmp_path / "out.jpg", *FAST)
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"Error: content image '{photo}': a HEIC/HEIF photo needs the pillow-heif"

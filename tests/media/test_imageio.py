@@ -7,6 +7,8 @@ from PIL import Image
 from stylize.errors import RunError
 from stylize.media.imageio import load_image, resize_long_edge, save_image
 
+from conftest import heic, without_heif_plugin
+
 
 def test_alpha_is_composited_on_white(tmp_path):
     path = tmp_path / "a.png"
@@ -73,30 +75,13 @@ def test_a_mask_is_area_averaged_to_the_image_size():
 # ---------------------------------------------------------------- phone photos: HEIC/HEIF, AVIF
 
 
-def _heic(path, image):
-    from stylize.media.imageio import register_plugins
-
-    assert register_plugins()  # pillow-heif is a dependency: Pillow writes and reads HEIC with it
-    image.save(path, quality=95)
-    return path
-
-
-def _without_heif_plugin(monkeypatch):
-    """Pillow as it is without pillow-heif: no HEIF opener, and none registered on use."""
-    import stylize.media.imageio
-
-    monkeypatch.setattr(stylize.media.imageio, "register_plugins", lambda: False)
-    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
-    monkeypatch.setattr(Image, "OPEN", {k: v for k, v in Image.OPEN.items() if k != "HEIF"})
-
-
 def test_a_heic_photo_loads_like_a_jpeg(tmp_path):
     from stylize.media.imageio import image_size, still_brand
 
     from conftest import make_content
 
     photo = make_content((48, 32))
-    path = _heic(tmp_path / "IMG_0001.heic", photo)
+    path = heic(tmp_path / "IMG_0001.heic", photo)
     assert still_brand(path) == b"heic"
     assert image_size(path) == (48, 32)
     loaded = load_image(path)
@@ -111,8 +96,8 @@ def test_a_heic_photo_without_its_plugin_names_the_package(tmp_path, monkeypatch
 
     from conftest import make_content
 
-    path = _heic(tmp_path / "IMG_0001.heic", make_content())
-    _without_heif_plugin(monkeypatch)
+    path = heic(tmp_path / "IMG_0001.heic", make_content())
+    without_heif_plugin(monkeypatch)
     with pytest.raises(BadInputError) as raised:
         load_image(path, "content image")
     assert str(raised.value) == (f"content image '{path}': a HEIC/HEIF photo needs the pillow-heif package:"

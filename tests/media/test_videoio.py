@@ -9,7 +9,7 @@ from PIL import Image
 from stylize.errors import BadInputError
 from stylize.media.videoio import is_video, probe, read_frames, write_video
 
-from conftest import make_clip, make_content
+from conftest import heic, make_clip, make_content, without_heif_plugin
 
 
 def test_probe_reads_rate_count_size_and_audio(tmp_path):
@@ -96,11 +96,10 @@ def test_a_clip_without_video_or_without_frames_is_refused(tmp_path):
 
 @pytest.mark.parametrize("plugin", [True, False])
 def test_a_heic_photo_is_never_a_video(tmp_path, monkeypatch, plugin):
-    from test_imageio import _heic, _without_heif_plugin
 
-    path = _heic(tmp_path / "IMG_0001.heic", make_content())
+    path = heic(tmp_path / "IMG_0001.heic", make_content())
     if not plugin:
-        _without_heif_plugin(monkeypatch)
+        without_heif_plugin(monkeypatch)
     with av.open(str(path)) as container:  # FFmpeg would take it for a one-frame video
         assert len(container.streams.video) > 0
     assert not is_video(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +14,7 @@ from ..jobs.batch import ItemResult, Summary, batch, expand, parse_shard, work_l
 from ..jobs.batch import shard as take_shard
 from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 from .common import check_inputs, check_plot_option
-from .display import ProgressBar, echo_notices
+from .display import Display, ProgressBar
 
 
 def run_batch(content: str, styles: list[str], output: str, config: StylizeConfig, options: BatchConfig, *,
@@ -104,18 +103,15 @@ def _check_not_read_back(path: Path, content: Path, recursive: bool, what: str) 
 
 
 class _Reporter:
-    """On a terminal: a bar over items and one over iterations. Otherwise one line per item.
+    """A bar over items above one over a run's iterations; in a log, a line per item.
 
-    Failures are always one line each; with ``-q`` nothing else is printed.
+    Failures and notes are always one line each; with ``-q`` nothing else is printed.
     """
 
     def __init__(self, total: int, quiet: bool, log: Optional[str], snapshots: bool, watch: Watch, out_dir: Path):
-        from tqdm import tqdm
-
-        self.quiet, self.total, self.done = quiet, total, 0
-        self.terminal = sys.stderr.isatty() and not quiet
-        self.outer = tqdm(total=total, disable=not self.terminal, unit="img", desc="images", file=sys.stderr,
-                          position=0)
+        self.display = Display(quiet)
+        self.display.open("outer", total, "images", "img", rate=True)
+        self.total, self.done = total, 0
         self.snapshots = snapshots
         self.inner: Optional[ProgressBar] = None
         self.current = None
@@ -127,8 +123,7 @@ class _Reporter:
         if self.current is not item:
             self._close_inner()
             self.current = item
-            self.inner = ProgressBar(item.output.name, not self.terminal,
-                                     snapshots=item.output if self.snapshots else None, position=1)
+            self.inner = ProgressBar(self.display, item.output.name, snapshots=item.output if self.snapshots else None)
             key = item.output.relative_to(self.out_dir).with_suffix("").as_posix()  # its plot: FILE_<key>.png
             self.watch.start_item(f"{item.content.name} -> {item.output}", self.done + 1, self.total, self.done, key)
             self.on_progress = self.watch.callback(self.inner.update)
@@ -137,25 +132,19 @@ class _Reporter:
     def item(self, result: ItemResult) -> None:
         self._close_inner()
         self.done += 1
-        self.outer.update(1)
+        self.display.advance("outer", self.done)
         if result.status == "failed":
             error = result.error(cli_flag)
             named = str(result.item.content) in error  # the loader's errors name the file
             where = "" if named else f"{result.item.content}: "
-            self._line(f"failed: {where}{error}")
-        elif not self.terminal and not self.quiet:
+            self.display.say(f"failed: {where}{error}", always=True)
+        elif self.display.log:
             what = f"{result.seconds:.1f} s" if result.status == "done" else "exists"
-            self._line(f"[{self.done}/{self.total}] {result.status}: {result.item.output} ({what})")
-        echo_notices(result.notices, f"{result.item.output}: ", self._line)
+            self.display.say(f"[{self.done}/{self.total}] {result.status}: {result.item.output} ({what})")
+        self.display.notices(result.notices, f"{result.item.output}: ")
         if self.log:
             self.log.write(json.dumps(result.to_json(cli_flag)) + "\n")
             self.log.flush()  # a killed batch still leaves a complete log of what it did
-
-    def _line(self, text: str) -> None:
-        if self.terminal:
-            self.outer.write(text, file=sys.stderr)
-        else:
-            click.echo(text, err=True)
 
     def _close_inner(self) -> None:
         if self.inner is not None:
@@ -164,7 +153,7 @@ class _Reporter:
 
     def close(self) -> None:
         self._close_inner()
-        self.outer.close()
+        self.display.close()
         if self.log:
             self.log.close()
 

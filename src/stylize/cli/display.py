@@ -54,39 +54,100 @@ def progress_text(progress) -> str:
     return " ".join(parts)
 
 
-class ProgressBar:
-    """tqdm bar fed by the engine's callback (on a terminal only); writes --save-every snapshots.
+def on_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (bars) rather than a file or a pipe (plain lines)."""
+    return stream.isatty()
 
-    When stderr is a file or a pipe there is no bar: its redraws would fill the log with
-    carriage returns and cursor movements. A single run logs a plain line per finished scale
-    instead (``log_scales``), so a long run in a script or a job shows it is alive.
+
+# A bar whose ETA is the caller's (in the status): its units differ in cost.
+OWN_ETA = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+
+class Display:
+    """The one progress display of every command: one image, a folder, a video, training.
+
+    On a terminal: tqdm bars, an outer one over the job's units (images, frames, epochs) above an
+    inner one over a run's iterations, with lines written above them. When stderr is a file or
+    a pipe (``log``): no bars, whose redraws would fill the log with carriage returns and cursor
+    movements, but a plain line where a bar would move on a unit. With ``-q``: only the lines
+    said with ``always`` (failures, notes, warnings).
     """
 
-    def __init__(self, label: str, quiet: bool, snapshots: Optional[Path] = None, position: int = 0,
-                 log_scales: bool = False):
-        self.label, self.snapshots, self.position = label, snapshots, position
-        self.disabled = quiet or not sys.stderr.isatty()
-        self.log_scales = log_scales and not quiet and self.disabled
+    def __init__(self, quiet: bool, stream=None):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.terminal = not quiet and on_terminal(self.stream)
+        self.log = not quiet and not self.terminal
+        self.bars: dict = {}  # "outer", "inner": the open tqdm bars
+
+    def open(self, level: str, total: int, desc: str, unit: str, leave: bool = False, rate: bool = False) -> None:
+        """A bar at ``level`` ("outer" or "inner"), replacing the one there; nothing unless on a terminal.
+
+        ``rate``: tqdm's own rate and ETA, for units of about equal cost (images, epochs).
+        """
+        self.close(level)
+        if not self.terminal:
+            return
+        from tqdm import tqdm
+
+        position = 1 if level == "inner" and "outer" in self.bars else 0
+        self.bars[level] = tqdm(total=total, desc=desc, unit=unit, leave=leave, position=position,
+                                dynamic_ncols=True, file=self.stream, bar_format=None if rate else OWN_ETA)
+
+    def advance(self, level: str, to: int, status: str = "", refresh: bool = False) -> None:
+        """Moves the bar at ``level`` to ``to`` units done, ``status`` after the time."""
+        bar = self.bars.get(level)
+        if bar is not None:
+            bar.update(to - bar.n)
+            bar.set_postfix_str(status, refresh=refresh)
+
+    def say(self, text: str, always: bool = False) -> None:
+        """One line: above the bars on a terminal, plain in a log; with -q only if ``always``."""
+        if self.quiet and not always:
+            return
+        if self.bars:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=self.stream)
+        else:
+            click.echo(text, file=self.stream)
+
+    def notices(self, notices: list, prefix: str = "") -> None:
+        echo_notices(notices, prefix, lambda line: self.say(line, always=True))
+
+    def close(self, level: Optional[str] = None) -> None:
+        """Closes the bar at ``level``, or every bar (inner first)."""
+        for name in [level] if level else ["inner", "outer"]:
+            bar = self.bars.pop(name, None)
+            if bar is not None:
+                bar.close()
+
+
+class ProgressBar:
+    """A run's iterations on a ``Display``, fed by the engine's callback; writes --save-every snapshots.
+
+    In a log a run with several scales says a line as each one ends (``log_scales``), so a long
+    run in a script or a job shows it is alive.
+    """
+
+    def __init__(self, display: Display, label: str, snapshots: Optional[Path] = None, log_scales: bool = False):
+        self.display, self.label, self.snapshots = display, label, snapshots
+        self.log_scales = log_scales and display.log
         self.last = None  # the previous report: its scale ended when the next one's differs
-        self.bar = None  # drawn at the first iteration, so an early error prints alone
+        self.opened = False  # the bar is drawn at the first iteration, so an early error prints alone
 
     def update(self, progress) -> None:
         if progress.snapshot is not None and self.snapshots is not None:
             progress.snapshot.save(snapshot_path(self.snapshots, progress.step))
         if self.log_scales and progress.tile is None:
             self.log_scale_end(progress)
-        if self.disabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
+        if not self.opened:
             # tqdm's own rate and ETA assume equal iterations; a finer scale's cost 4x more:
             # the engine's ETA (from the plan's work per iteration) is shown instead.
-            self.bar = tqdm(total=progress.total, unit="it", dynamic_ncols=True, file=sys.stderr,
-                            desc=self.label, leave=False, position=self.position,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-        self.bar.update(progress.step - self.bar.n)
-        self.bar.set_postfix_str(progress_text(progress), refresh=progress.done or progress.tile is not None)
+            self.display.open("inner", progress.total, self.label, "it")
+            self.opened = True
+        self.display.advance("inner", progress.step, progress_text(progress),
+                             refresh=progress.done or progress.tile is not None)
 
     def log_scale_end(self, progress) -> None:
         """'out.png: scale 2/3 (512 px) done at iteration 90, 0:41 elapsed, total 2.41' on a scale's end."""
@@ -95,13 +156,13 @@ class ProgressBar:
             return  # one scale: the summary line says it all
         ended = progress if progress.done else last
         how = "stopped" if progress.done and progress.step < progress.total else "done"  # StopRun
-        click.echo(f"{self.label}: scale {ended.scale[0]}/{ended.scale[1]} ({ended.size} px) {how} at iteration"
-                   f" {ended.step}, {clock(ended.elapsed)} elapsed, total {ended.losses['total']:.4g}", err=True)
+        self.display.say(f"{self.label}: scale {ended.scale[0]}/{ended.scale[1]} ({ended.size} px) {how} at"
+                         f" iteration {ended.step}, {clock(ended.elapsed)} elapsed, total {ended.losses['total']:.4g}")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        if self.opened:
+            self.display.close("inner")
+            self.opened = False
 
 
 def echo_notices(notices: list, prefix: str = "", echo=None) -> None:

@@ -12,7 +12,7 @@ from ..config import StylizeConfig, check_masks
 from ..errors import Interrupted, opt
 from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
 from .common import Signals, check_inputs, check_plot_option
-from .display import ProgressBar, echo_notices, snapshot_path, summary
+from .display import Display, ProgressBar, snapshot_path, summary
 
 
 def run_single(content: str, styles: list[str], output: str, config: StylizeConfig, quiet: bool,
@@ -35,7 +35,8 @@ def run_single(content: str, styles: list[str], output: str, config: StylizeConf
         from ..core.engine import Stylizer
 
         started = time.perf_counter()
-        bar = ProgressBar(Path(output).name, quiet, snapshots=Path(output), log_scales=True)
+        display = Display(quiet)
+        bar = ProgressBar(display, Path(output).name, snapshots=Path(output), log_scales=True)
         try:
             result = Stylizer(config, len(styles)).run(content, styles, on_progress=watching.callback(bar.update),
                                                        masks=masks, style_masks=style_masks)
@@ -49,7 +50,7 @@ def run_single(content: str, styles: list[str], output: str, config: StylizeConf
             raise
         finally:
             bar.close()
-        echo_notices(result.notices)
+        display.notices(result.notices)
         result.save(output)
         watching.end("stopped" if result.stopped else "done", result.image)
     if grid:

@@ -8,7 +8,6 @@ input, 1 for a failed run (common.OneLineErrors does the same for Click's own er
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import contextmanager
 
 import click
@@ -17,6 +16,7 @@ from ..config import MODELS
 from ..errors import BadInputError, StylizeError, cli_flag, one_line
 from ..transfer.config import PREDICT_TOP, TRAIN_DEFAULTS, TrainConfig
 from .common import OneLineErrors
+from .display import Display
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 DEVICES = "auto|cpu|cuda|cuda:N|mps"
@@ -83,44 +83,32 @@ def _train(data_dir: str, output: str, config: TrainConfig, quiet: bool) -> None
 
 
 class _Bars:
-    """tqdm bars fed by the library's callbacks: one per extraction stage, one for the epochs."""
+    """The library's callbacks on a ``Display``: a bar per extraction stage, then one for the epochs."""
 
     def __init__(self, quiet: bool):
-        self.quiet, self.stage, self.bar = quiet, None, None
-
-    def _start(self, stage: str, total: int, unit: str, leave: bool) -> None:
-        from tqdm import tqdm
-
-        self.close()
-        self.stage = stage
-        self.bar = tqdm(total=total, desc=stage, unit=unit, disable=self.quiet or not sys.stderr.isatty(),
-                        dynamic_ncols=True,
-                        file=sys.stderr, leave=leave)
+        self.display, self.stage = Display(quiet), None
 
     def extract(self, progress) -> None:
         if progress.stage != self.stage:
-            self._start(progress.stage, progress.total, "img", leave=False)
+            self.stage = progress.stage
+            self.display.open("outer", progress.total, progress.stage, "img", rate=True)
         for line in progress.skipped:
-            self.bar.write(f"Warning: skipped {line}", file=sys.stderr)
-        self.bar.update(progress.done - self.bar.n)
+            self.display.say(f"Warning: skipped {line}", always=True)
+        self.display.advance("outer", progress.done)
 
     def epoch(self, stats) -> None:
         val = "" if stats.val_accuracy is None else f" val {stats.val_accuracy:.1%}"
         numbers = f"loss {stats.loss:.4f} train {stats.train_accuracy:.1%}{val}"
-        if not sys.stderr.isatty():  # a log file: a plain line every tenth of the epochs, no redraws
-            every = max(1, stats.epochs // 10)
-            if not self.quiet and (stats.epoch % every == 0 or stats.epoch == stats.epochs):
-                click.echo(f"epochs {stats.epoch}/{stats.epochs}: {numbers}", err=True)
-            return
+        every = max(1, stats.epochs // 10)  # a log: a plain line every tenth of the epochs
+        if self.display.log and (stats.epoch % every == 0 or stats.epoch == stats.epochs):
+            self.display.say(f"epochs {stats.epoch}/{stats.epochs}: {numbers}")
         if self.stage != "epochs":
-            self._start("epochs", stats.epochs, "epoch", leave=True)  # keeps the last line's numbers
-        self.bar.set_postfix_str(numbers, refresh=False)
-        self.bar.update(1)
+            self.stage = "epochs"
+            self.display.open("outer", stats.epochs, "epochs", "epoch", leave=True, rate=True)  # keeps the numbers
+        self.display.advance("outer", stats.epoch, numbers)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.display.close()
 
 
 def _print_report(result) -> None:

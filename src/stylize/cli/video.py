@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -13,6 +13,7 @@ from ..errors import BadInputError, Interrupted, StopRun
 from ..jobs.video import FrameDone, VideoConfig, work_folder
 from ..media.videoio import ANIMATED_SUFFIXES, WRITTEN_SUFFIXES
 from ..watch.session import WATCH_DEFAULTS, Watch, WatchConfig
+from .display import Display, ProgressBar, clock
 
 
 def run_video(content: str, styles: list[str], output: str, config: StylizeConfig, video: VideoConfig,
@@ -59,43 +60,49 @@ def run_video(content: str, styles: list[str], output: str, config: StylizeConfi
 
 
 class _FrameProgress:
-    """A bar over frames on a terminal; a line per frame in a log. The ETA counts later frames
-    at their own pace: the first frame runs the full schedule, the others far fewer steps."""
+    """A bar over frames above one over the frame's iterations; a line per frame in a log.
+
+    The ETA counts later frames at their own pace: the first frame runs the full schedule, the
+    others far fewer steps.
+    """
 
     def __init__(self, label: str, quiet: bool):
-        self.label, self.quiet = label, quiet
-        self.tty = sys.stderr.isatty()
-        self.bar = None
+        self.label = label
+        self.display = Display(quiet)
+        self.inner: Optional[ProgressBar] = None  # the frame in progress
+        self.finished = 0  # frames done or resumed
         self.resumed = 0
         self.later: list[float] = []
 
-    def update(self, done: FrameDone) -> None:
-        from .display import clock, echo_notices
+    def step(self, progress) -> None:
+        if self.inner is None:
+            self.inner = ProgressBar(self.display, f"frame {self.finished + 1}")
+        self.inner.update(progress)
 
+    def update(self, done: FrameDone) -> None:
+        self._close_inner()
+        self.finished = done.index + 1
         self.resumed += done.resumed
         if not done.resumed and done.index > 0:
             self.later.append(done.seconds)
-        echo_notices(done.notices, f"{self.label}: frame {done.index + 1}: ")
-        if self.quiet:
-            return
+        self.display.notices(done.notices, f"{self.label}: frame {done.index + 1}: ")
         left = done.total - done.index - 1
         pace = sum(self.later) / len(self.later) if self.later else done.seconds
-        eta = clock(left * pace)
-        what = "resumed" if done.resumed else f"{done.seconds:.1f} s"
-        if not self.tty:
-            click.echo(f"{self.label}: frame {done.index + 1}/{done.total} {what}, ETA {eta}", err=True)
-            return
-        if self.bar is None:
-            from tqdm import tqdm
+        status = f"{'resumed' if done.resumed else f'{done.seconds:.1f} s'}, ETA {clock(left * pace)}"
+        if self.display.log:
+            self.display.say(f"{self.label}: frame {done.index + 1}/{done.total} {status}")
+        if "outer" not in self.display.bars:
+            self.display.open("outer", done.total, self.label, "frame")
+        self.display.advance("outer", done.index + 1, f"last {status}")
 
-            self.bar = tqdm(total=done.total, unit="frame", file=sys.stderr, desc=self.label, leave=False,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-        self.bar.set_postfix_str(f"last {what}, ETA {eta}", refresh=False)
-        self.bar.update(1)
+    def _close_inner(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self._close_inner()
+        self.display.close()
 
 
 class _FramePage:
@@ -105,7 +112,7 @@ class _FramePage:
         self.watch, self.progress = watch, progress
         self.done, self.total = 0, None  # frames finished (or resumed); the clip's count, once known
         self.current = None  # the frame whose reports come in
-        self.report = watch.callback(lambda report: None)
+        self.report = watch.callback(progress.step)
 
     def frame_done(self, done: FrameDone) -> None:
         self.done, self.total = done.index + 1, done.total
