@@ -18,7 +18,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-_LAZY = {"stylize": "core.engine", "run": "core.engine", "Stylizer": "core.engine", "Progress": "core.engine",
+_LAZY = {"stylize": "core.engine", "run": "core.engine", "Stylizer": "core.engine", "Progress": "core.progress",
          "Result": "core.engine", "stylize_video": "jobs.video", "VideoConfig": "jobs.video", "batch": "jobs.batch"}
 
 __all__ = ["stylize", "run", "Stylizer", "Progress", "Result", "stylize_video", "VideoConfig", "batch", "StylizeConfig",

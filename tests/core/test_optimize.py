@@ -88,7 +88,7 @@ def _first_step_evaluations(monkeypatch, warm: bool) -> int:
 
     monkeypatch.setattr(Objective, "forward", counting)
     if not warm:
-        monkeypatch.setattr(stylize.core.optimize.Loop, "_first_lr", lambda self, evaluate: self.faults.lr)
+        monkeypatch.setattr(stylize.core.optimize, "first_lr", lambda evaluate, lr, curvature: lr)
     seen = []
     config = StylizeConfig(size=64, min_size=32, coarse_iterations=20, iterations=3)
     run(EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg", config=config,

@@ -1,6 +1,6 @@
 """LossCurves: the losses of a run over its iterations, from its progress reports."""
 
-from stylize.core.optimize import Progress
+from stylize.core.progress import Progress
 from stylize.watch.curves import LossCurves
 
 

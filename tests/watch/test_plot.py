@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from stylize import BadInputError
-from stylize.core.optimize import Progress
+from stylize.core.progress import Progress
 from stylize.watch.curves import LossCurves
 from stylize.watch.plot import check_plot, save_plot
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from stylize import BadInputError, StopRun
-from stylize.core.optimize import Progress
+from stylize.core.progress import Progress
 from stylize.watch.preview import COOKIE, TOKEN_HEADER, Item, Preview, PreviewServer
 
 from conftest import fetch

@@ -150,7 +150,7 @@ def test_a_clip_shows_its_frame_and_a_stop_keeps_the_finished_frames(images, tmp
 
 
 def test_a_long_batch_keeps_no_curves_and_writes_each_items_figure_as_it_ends(tmp_path):
-    from stylize.core.optimize import Progress
+    from stylize.core.progress import Progress
     from stylize.watch.session import Watch, WatchConfig
 
     def feed(watch, steps=3):

@@ -24,8 +24,9 @@ from ..net.weights import load_weights
 from .device import resolve_device, resolve_precision
 from .memory import budget, compact, describe
 from .objective import Objective, Region, style_moments, style_targets
-from .optimize import PLATEAU_WINDOW, Loop, Progress, finalize, initial_image, next_start
+from .optimize import PLATEAU_WINDOW, Loop, initial_image, next_start
 from .plan import RunPlan, plan_run
+from .progress import Progress
 from .styles import ImageLike, StyleBank, load_masks, open_image, quoted
 from .terms import Term
 
@@ -127,25 +128,8 @@ class Stylizer:
         self.styles = StyleBank(self.extractor, cfg)  # the style side: moments per style file and scale
 
     def seconds_per_pixel(self, side: int = 256, masks: int = 0) -> float:
-        """One forward + backward of the objective per pixel, timed on this device at ``side`` px.
-
-        The time model of plan.py scales it by each scale's pixels: measured, not assumed.
-        ``masks``: as many regional styles, each with its own statistics at every style layer
-        (a two-mask run costs about a third more than one style).
-        """
-        image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
-        targets = style_targets([style_moments(self.extractor, image, self.cfg)], self.cfg)
-        if masks:  # vertical bands, one a region: the same statistics a masked run computes
-            bands = torch.arange(side, device=self.device).div(side / masks, rounding_mode="floor")
-            targets = [Region(targets, (bands == i).float().expand(side, side)) for i in range(masks)]
-        objective = Objective(self.extractor, image, targets, self.cfg, bf16=self.precision == "bf16")
-        objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
-        _sync(self.device)
-        started = time.perf_counter()
-        for _ in range(2):
-            objective.value_and_grad(image)
-        _sync(self.device)
-        return (time.perf_counter() - started) / 2 / side**2
+        """One forward + backward of the objective per pixel on this device (see ``time_per_pixel``)."""
+        return time_per_pixel(self.extractor, self.cfg, self.device, self.precision, side, masks)
 
     def plan(self, photo_size: tuple[int, int], masks: int = 0) -> RunPlan:
         """Every scale's plan (whole or tiled, history, peak memory) for a photo of (w, h) px."""
@@ -177,7 +161,7 @@ class Stylizer:
 
         def package(image: torch.Tensor, losses, loop: Loop) -> Result:
             used = replace(cfg, precision=loop.precision)
-            return Result(to_image(image), losses, loop.steps, time.perf_counter() - loop.start, used,
+            return Result(to_image(image), losses, loop.at.steps, time.perf_counter() - loop.at.start, used,
                           str(self.device), loop.precision, list(loop.notices), _name(content),
                           list(map(_name, styles)), names, stalled=loop.stalled)
 
@@ -189,8 +173,8 @@ class Stylizer:
             for scale in scales:
                 objective = None  # the last scale's targets go before this scale's, 4x larger, come
                 content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
-                x = (initial_image(cfg, content_t) if loop.good is None
-                     else next_start(cfg, loop.good, loop.good_content, content_t))
+                x = (initial_image(cfg, content_t) if loop.kept.iterate is None
+                     else next_start(cfg, loop.kept.iterate, loop.kept.content, content_t))
                 extra = []
                 if warm is not None:
                     x = warm.image.to(self.device).clone()
@@ -200,22 +184,15 @@ class Stylizer:
                 objective = Objective(self.extractor, content_t, style, cfg, tiles=scale.tiles, extra=extra)
                 loop.optimize(objective, x, content_t, scale)
             losses = loop.final_losses(objective)
-            return package(finalize(loop.good, cfg, content_t), losses, loop)
+            return loop.kept.result(losses, loop)
         except StopRun:
             return loop.stopped(objective)
         except torch.OutOfMemoryError:
-            raise RunError(self._out_of_memory(width, height, plan)) from None
+            raise RunError(_out_of_memory(self.device, width, height, plan)) from None
         except KeyboardInterrupt:  # wherever it landed, once a step is done its image is kept
-            if loop.steps == 0:
+            if loop.at.steps == 0:
                 raise  # the unchanged photo is no result
             raise loop.interrupted() from None
-
-    def _out_of_memory(self, width: int, height: int, plan: RunPlan) -> str:
-        torch.cuda.empty_cache()
-        lower = int(plan.peak * 0.7)
-        return (f"out of memory on {self.device} at {width}x{height} px (the plan expected {describe(plan.peak)});"
-                f" a lower {opt('max_memory')} makes the plan tile more, e.g. {opt('max_memory')} {compact(lower)}")
-
 
 @dataclass
 class WarmStart:
@@ -227,6 +204,36 @@ class WarmStart:
     iterations: int
     terms: Sequence[Term] = ()  # nn.Modules: moved to the run's device
     plateau_window: int = PLATEAU_WINDOW
+
+
+def time_per_pixel(extractor, cfg: StylizeConfig, device: torch.device, precision: str, side: int = 256,
+                   masks: int = 0) -> float:
+    """One forward + backward of the objective per pixel, timed at ``side`` px on ``device``.
+
+    The time model of plan.py scales it by each scale's pixels: measured, not assumed.
+    ``masks``: as many regional styles, each with its own statistics at every style layer
+    (a two-mask run costs about a third more than one style).
+    """
+    image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(device)
+    targets = style_targets([style_moments(extractor, image, cfg)], cfg)
+    if masks:  # vertical bands, one a region: the same statistics a masked run computes
+        bands = torch.arange(side, device=device).div(side / masks, rounding_mode="floor")
+        targets = [Region(targets, (bands == i).float().expand(side, side)) for i in range(masks)]
+    objective = Objective(extractor, image, targets, cfg, bf16=precision == "bf16")
+    objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(2):
+        objective.value_and_grad(image)
+    _sync(device)
+    return (time.perf_counter() - started) / 2 / side**2
+
+
+def _out_of_memory(device: torch.device, width: int, height: int, plan: RunPlan) -> str:
+    torch.cuda.empty_cache()
+    lower = int(plan.peak * 0.7)
+    return (f"out of memory on {device} at {width}x{height} px (the plan expected {describe(plan.peak)});"
+            f" a lower {opt('max_memory')} makes the plan tile more, e.g. {opt('max_memory')} {compact(lower)}")
 
 
 def _sync(device: torch.device) -> None:

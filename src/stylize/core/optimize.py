@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import torch
@@ -14,31 +12,7 @@ from ..config import StylizeConfig
 from ..errors import Interrupted, Message, RunError, StopRun, opt
 from ..media.imageio import load_image, to_image, to_tensor
 from .color import transfer_luminance
-
-
-@dataclass
-class Progress:
-    """What ``on_progress`` receives after every iteration, and once more when the run is done."""
-
-    step: int  # position in the whole schedule, over all scales
-    total: int
-    losses: dict[str, float]  # weighted terms: content, style, tv, total (+ the range penalty, objective.py)
-    elapsed: float  # seconds since the optimization started
-    snapshot: Optional[Any] = None  # an engine.Result of the current image, every ``save_every`` steps
-    size: int = 0  # long edge of the scale being optimized
-    done: bool = False  # the last report: ``losses`` are the final ones, as the Result has them
-    eta: Optional[float] = None  # seconds left, from the time the work so far took (None: too early)
-    tile: Optional[tuple[int, int]] = None  # (done, total) crops of a tiled evaluation in progress:
-    #   a report inside an iteration, ``step`` and ``losses`` are still the last iteration's
-    scale: tuple[int, int] = (1, 1)  # (this scale, scales) counted from the coarsest
-    # The image so far at this scale's size, made when called (a copy off the device and a
-    # conversion: a live preview calls it about once a second, not every step). Only on
-    # iteration reports; call it inside the callback, the iterate changes after it returns.
-    current: Optional[Callable[[], Image.Image]] = None
-
-    @property
-    def image(self) -> Optional[Image.Image]:
-        return self.snapshot.image if self.snapshot is not None else None
+from .progress import Schedule
 
 
 def initial_image(cfg: StylizeConfig, content: torch.Tensor) -> torch.Tensor:
@@ -135,9 +109,8 @@ class _Evaluator:
 class Loop:
     """Runs the optimizer scale after scale (plan.py's ScalePlans), counting iterations across them.
 
-    ``package(image, losses, loop)`` turns an image tensor into the engine's Result: the
-    loop hands those out as snapshots and with Ctrl-C. What can go wrong in a step (a
-    non-finite loss: _Faults) and what a run that barely moved means (_Stall) live apart.
+    What can go wrong in a step (a non-finite loss: _Faults), what a run that barely moved
+    means (_Stall) and the iterate kept for the Results (_Kept) live apart.
     """
 
     def __init__(self, cfg: StylizeConfig, scales, on_progress, precision: str, final_hw: tuple[int, int],
@@ -147,19 +120,13 @@ class Loop:
         ``expect_progress``: the run starts far from a painting (not a warm start next to its
         optimum), so a style term that barely fell means it stalled, not that it is done.
         """
-        self.cfg, self.scales, self.on_progress = cfg, list(scales), on_progress
+        self.cfg, self.at = cfg, Schedule(list(scales), on_progress)
         self.plateau_window = plateau_window
         self.faults = _Faults(cfg, precision)
         self.stall = _Stall(expect_progress)
-        self.total = sum(s.iterations for s in self.scales)
-        self.final_hw, self.package = final_hw, package
-        self.index = 0  # of the scale being optimized, in self.scales
-        self.position = 0  # iterations of the schedule behind us (plateau skips count as done)
-        self.steps = 0  # optimizer steps actually taken
+        self.kept = _Kept(cfg, final_hw, package)
         self.curvature = None  # L-BFGS's H_diag at the end of the last scale
-        self.good = self.good_content = None  # the last finite iterate, saved on Ctrl-C
         self.last_losses: Optional[dict[str, float]] = None
-        self.start = time.perf_counter()
 
     @property
     def precision(self) -> str:
@@ -175,137 +142,122 @@ class Loop:
 
     def optimize(self, objective, x: torch.Tensor, content_t: torch.Tensor, scale) -> torch.Tensor:
         """``scale.iterations`` steps from ``x`` (or fewer on a plateau); returns the last finite iterate."""
-        self.index = self.scales.index(scale)
+        at = self.at
+        at.index = at.scales.index(scale)
         objective.bf16 = self.precision == "bf16"
         x = x.detach().clone().requires_grad_(True)
-        on_tile = (lambda done, total: self._tile(done, total, scale.size)) if scale.tiled else None
+        # A crop of a tiled evaluation is done: worth a report when one evaluation takes long.
+        on_tile = (lambda done, total: at.tell(self.last_losses or {}, tile=(done, total))) if scale.tiled else None
         evaluate = _Evaluator(objective, x, on_tile)
-        optimizer = make_optimizer(x, self.cfg, self._first_lr(evaluate), scale.history)
+        lr = first_lr(evaluate, self.faults.lr, self.curvature if self.cfg.optimizer == "lbfgs" else None)
+        optimizer = make_optimizer(x, self.cfg, lr, scale.history)
         self.stall.begin(evaluate)
-        good = x.detach().clone()
-        self.good, self.good_content = good, content_t
+        good = self.kept.begin(x, content_t)
         plateau = _Plateau(self.cfg.tolerance, self.plateau_window)
-        end = self.position + scale.iterations
-        while self.position < end:
+        end = at.position + scale.iterations
+        while at.position < end:
             optimizer.step(evaluate)
             losses = evaluate.losses_at_x()
             if not all(map(_finite, losses.values())) or not torch.isfinite(x).all():
                 with torch.no_grad():
                     x.copy_(good)  # back to the last finite image, with a safer setting
-                self.faults.recover(objective, f"iteration {self.steps + 1} ({scale.size} px)")
+                self.faults.recover(objective, f"iteration {at.steps + 1} ({scale.size} px)")
                 optimizer, evaluate = make_optimizer(x, self.cfg, self.faults.lr, scale.history), \
                     _Evaluator(objective, x, on_tile)
                 continue
             good.copy_(x.detach())
             optimizer.param_groups[0]["lr"] = self.faults.lr  # the first step's warm start is over
-            self.position, self.steps, self.last_losses = self.position + 1, self.steps + 1, losses
+            at.position, at.steps, self.last_losses = at.position + 1, at.steps + 1, losses
             if plateau.reached(losses["total"]) and not self.stall.barely_fell(losses):
-                self.position = end  # a stalled run goes on: the plateau is not a painting
-            self._report(losses, good, content_t, scale.size)
+                at.position = end  # a stalled run goes on: the plateau is not a painting
+            self._report(losses)
         self.curvature = optimizer.state[x].get("H_diag") if self.cfg.optimizer == "lbfgs" else None
         return good
 
     def interrupted(self) -> Interrupted:
-        """Ctrl-C: the last finite iterate at the output's size, to be saved instead of nothing.
-
-        Called wherever the signal landed (a step, the progress bar, between scales): good is
-        only ever replaced by a whole copy_, so it is never half-updated.
-        """
-        return Interrupted(self.result_so_far(self.last_losses), self.steps)
+        """Ctrl-C, wherever the signal landed (a step, the progress bar, between scales): the
+        last finite iterate at the output's size, to be saved instead of nothing."""
+        return Interrupted(self.kept.result(self.last_losses, self), self.at.steps)
 
     def stopped(self, objective) -> Any:
-        """StopRun from a callback: the last finite iterate as the run's Result, ``stopped`` set.
-
-        Its losses are the final ones (fp32, clamped) at the scale where it stopped, reported
-        as the last Progress like those of a finished run.
-        """
-        result = self.result_so_far(self.final_losses(objective, stopped=True))
+        """StopRun from a callback: the last finite iterate as the run's Result, ``stopped`` set,
+        with the final losses at the scale where it stopped."""
+        result = self.kept.result(self.final_losses(objective, stopped=True), self)
         result.stopped = True
         return result
-
-    def result_so_far(self, losses) -> Any:
-        image = self._full_size(finalize(self.good, self.cfg, self.good_content))
-        return self.package(image, losses, self)
 
     def final_losses(self, objective, stopped: bool = False) -> dict[str, float]:
         """The loss terms of the image as it will be saved (clamped, in fp32), reported as the last Progress.
 
         The progress bar and the summary then show the same numbers: those of the output,
         not of the last iterate (which may stray outside [0, 1]) nor of a bf16 forward pass.
-        ``stopped``: the run ends early; the report is at the iteration and scale it reached.
         """
-        objective.bf16 = False
-        terms = objective.value(self.good.clamp(0, 1))
-        losses = dict(zip(terms, torch.stack(list(terms.values())).tolist()))
+        losses = self.kept.losses(objective)
         # A run shorter than the plateau window is a quick look (tests, --iterations 3), not a stall.
-        if not stopped and self.steps >= self.plateau_window:
+        if not stopped and self.at.steps >= self.plateau_window:
             self.stall.judge(losses)
-        if self.on_progress is not None:
-            step, index = (self.position, self.index) if stopped else (self.total, len(self.scales) - 1)
-            try:
-                self.on_progress(self._progress(losses, step=step, index=index, done=True))
-            except StopRun:
-                pass  # the run is over anyway
+        try:
+            self.at.tell(losses, done=True)
+        except StopRun:
+            pass  # the run is over anyway
         return losses
 
-    def _first_lr(self, evaluate: "_Evaluator") -> float:
-        """The step size for a scale's first L-BFGS step, warm-started from the last scale.
-
-        A fresh L-BFGS starts its line search at 1/|g|_1 along -g, far too short here: it
-        took 5-7 evaluations to grow the step at every scale (7 s of a 512 px CPU run).
-        The previous scale's inverse-Hessian scale (H_diag) is a good first guess; the
-        strong Wolfe search still backs off if it is too long.
-        """
-        if self.curvature is None or self.cfg.optimizer != "lbfgs":
-            return self.faults.lr
-        evaluate()  # cached: the optimizer's first call reuses it
-        g1 = evaluate.grad.abs().sum().item()
-        return self.faults.lr * float(self.curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
-
-    def _progress(self, losses, step: Optional[int] = None, index: Optional[int] = None, **extra) -> Progress:
-        """The one place a Progress is made: where the schedule is, and the time it took."""
-        elapsed = time.perf_counter() - self.start
-        step = self.position if step is None else step
-        index = self.index if index is None else index
-        timing = {} if extra.get("done") else {"eta": eta(self.scales, self.position, self.index, elapsed)}
-        return Progress(step, self.total, losses, elapsed, size=self.scales[index].size,
-                        scale=(index + 1, len(self.scales)), **timing, **extra)
-
-    def _report(self, losses, good, content_t, size) -> None:
-        if self.on_progress is None:
+    def _report(self, losses) -> None:
+        if self.at.on_progress is None:
             return
-        every = self.cfg.save_every
-        snapshot = every and self.position % every == 0 and self.position < self.total
-        image = self.package(finalize(good, self.cfg, content_t), losses, self) if snapshot else None
-        current = lambda: to_image(finalize(good, self.cfg, content_t))  # noqa: E731
-        self.on_progress(self._progress(losses, snapshot=image, current=current))
+        every, at, kept = self.cfg.save_every, self.at, self.kept
+        snapshot = every and at.position % every == 0 and at.position < at.total
+        image = kept.result(losses, self, full_size=False) if snapshot else None
+        at.tell(losses, snapshot=image, current=lambda: to_image(kept.image()))
 
-    def _tile(self, done: int, total: int, size: int) -> None:
-        """A crop of a tiled evaluation is done: worth a report when one evaluation takes long."""
-        if self.on_progress is not None:
-            self.on_progress(self._progress(self.last_losses or {}, tile=(done, total)))
 
-    def _full_size(self, image: torch.Tensor) -> torch.Tensor:
-        if tuple(image.shape[-2:]) == self.final_hw:
+class _Kept:
+    """The last finite iterate and its content image: what a snapshot, Ctrl-C, StopRun and the end
+    of a run make their Result of. Only ever replaced by a whole copy_, never half-updated.
+
+    ``package(image, losses, loop)`` turns an image tensor into the engine's Result.
+    """
+
+    def __init__(self, cfg: StylizeConfig, final_hw: tuple[int, int], package: Callable):
+        self.cfg, self.final_hw, self.package = cfg, final_hw, package
+        self.iterate: Optional[torch.Tensor] = None
+        self.content: Optional[torch.Tensor] = None
+
+    def begin(self, x: torch.Tensor, content_t: torch.Tensor) -> torch.Tensor:
+        """A scale starts from ``x``: the tensor returned is the one the loop copies each good step into."""
+        self.iterate, self.content = x.detach().clone(), content_t
+        return self.iterate
+
+    def image(self, full_size: bool = False) -> torch.Tensor:
+        image = finalize(self.iterate, self.cfg, self.content)
+        if not full_size or tuple(image.shape[-2:]) == self.final_hw:
             return image
         return upsample(image, torch.empty(1, 3, *self.final_hw))
 
+    def result(self, losses, loop: "Loop", full_size: bool = True) -> Any:
+        return self.package(self.image(full_size), losses, loop)
 
-def eta(scales, position: int, current: int, elapsed: float) -> Optional[float]:
-    """Seconds left: the work left (pixel-evaluations, plan.py) at the rate of the work so far.
+    def losses(self, objective) -> dict[str, float]:
+        """The terms of the image as saved: clamped, in fp32."""
+        objective.bf16 = False
+        terms = objective.value(self.iterate.clamp(0, 1))
+        return dict(zip(terms, torch.stack(list(terms.values())).tolist()))
 
-    ``position``: iterations of the schedule behind us; ``current``: the index of the scale
-    being optimized (a plateau may have skipped the rest of an earlier one).
+
+
+def first_lr(evaluate: _Evaluator, lr: float, curvature: Optional[torch.Tensor]) -> float:
+    """The step size for a scale's first L-BFGS step, warm-started from the last scale.
+
+    A fresh L-BFGS starts its line search at 1/|g|_1 along -g, far too short here: it
+    took 5-7 evaluations to grow the step at every scale (7 s of a 512 px CPU run).
+    The previous scale's inverse-Hessian scale (``curvature``, H_diag; None: none, or not
+    L-BFGS) is a good first guess; the strong Wolfe search still backs off if it is too long.
     """
-    done = left = 0.0
-    start = 0
-    for i, scale in enumerate(scales):
-        per_iteration = scale.work / scale.iterations
-        finished = min(max(position - start, 0), scale.iterations) if i <= current else 0
-        done += finished * per_iteration
-        left += (scale.iterations - finished) * per_iteration
-        start += scale.iterations
-    return elapsed / done * left if done else None
+    if curvature is None:
+        return lr
+    evaluate()  # cached: the optimizer's first call reuses it
+    g1 = evaluate.grad.abs().sum().item()
+    return lr * float(curvature) * max(1.0, g1)  # torch's first step is lr * min(1, 1/|g|_1)
 
 
 class _Faults:
