@@ -8,7 +8,8 @@
 Every run is the default command (`stylize content style --size N`: coarse-to-fine, the
 memory plan, tiles where a scale does not fit) in a fresh subprocess, so its peak memory
 is its own. Printed per size: the plan of the last scale (whole or tiled), wall time,
-seconds per output megapixel, the share of the time spent in the coarser scales, peak
+seconds per output megapixel, the share of the time spent in the coarser scales, the
+kernel's share of the process's CPU time (page faults: psutil's system time), peak
 RSS (CUDA: max allocated) against the memory the plan was allowed, the plan's own
 estimates of both, and the final objective (fp32, the whole image, as bench.py scores).
 Then 1024 px forced into tiles (--tile 256) against the same run untiled: objective and
@@ -86,6 +87,9 @@ def worker(args) -> None:
 
     cfg = StylizeConfig(size=args.size, device=args.device, tile=args.tile, precision=args.precision,
                         max_memory=parse_bytes(args.max_memory) if args.max_memory else None)
+    import psutil
+
+    cpu_before = psutil.Process().cpu_times()
     started = time.perf_counter()
     stylizer = Stylizer(cfg)
     from stylize.media.imageio import load_image
@@ -99,6 +103,8 @@ def worker(args) -> None:
 
     result = stylizer.run(args.content, [args.style], on_progress=on_progress)
     seconds = time.perf_counter() - started
+    cpu = psutil.Process().cpu_times()
+    user, system = cpu.user - cpu_before.user, cpu.system - cpu_before.system
     image = Path(args.out) / f"{args.worker}.png"
     result.save(image)
     last = plan.scales[-1]
@@ -115,6 +121,7 @@ def worker(args) -> None:
         "peak_bytes": cuda or rss, "cuda": bool(cuda), "allowed": budget(stylizer.cfg, stylizer.device),
         "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(rate),
         "objective": score(args, image, stylizer, plan), "image": str(image), "precision": precision,
+        "kernel_share": system / max(user + system, 1e-9),  # the CPU time the kernel took (page faults)
     }))
 
 
@@ -140,12 +147,13 @@ def _mib(n: float) -> str:
 
 
 def size_table(records: list[dict]) -> str:
-    rows = ["| size | last scale | wall s | s / MP | coarse scales | peak MiB (est.) | allowed MiB | est. wall s |"
-            " objective |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| size | last scale | wall s | s / MP | coarse scales | kernel | peak MiB (est.) | allowed MiB |"
+            " est. wall s | objective |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         mp = r["width"] * r["height"] / 1e6
         rows.append(f"| {r['width']}x{r['height']} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
-                    f" {r['seconds'] / mp:.0f} | {r['coarse_share']:.0%} | {_mib(r['peak_bytes'])}"
+                    f" {r['seconds'] / mp:.0f} | {r['coarse_share']:.0%} | {r.get('kernel_share', 0):.1%} |"
+                    f" {_mib(r['peak_bytes'])}"
                     f" ({_mib(r['estimated_peak'])}) | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
                     f" {r['objective']:.4f} |")
     kind = "CUDA max allocated" if any(r["cuda"] for r in records) else "peak RSS"
@@ -154,10 +162,12 @@ def size_table(records: list[dict]) -> str:
 
 
 def tiling_table(whole: dict, tiled: dict) -> str:
-    rows = ["| 1024 px | plan | wall s | vs untiled | objective | vs untiled |", "|---|---|---|---|---|---|"]
+    rows = ["| 1024 px | plan | wall s | vs untiled | kernel | objective | vs untiled |",
+            "|---|---|---|---|---|---|---|"]
     for name, r in (("untiled", whole), ("forced tiles (--tile 256)", tiled)):
         rows.append(f"| {name} | {r['plan']} | {r['seconds']:.0f} | {r['seconds'] / whole['seconds']:.2f}x |"
-                    f" {r['objective']:.4f} | {r['objective'] / whole['objective'] - 1:+.2%} |")
+                    f" {r.get('kernel_share', 0):.1%} | {r['objective']:.4f} |"
+                    f" {r['objective'] / whole['objective'] - 1:+.2%} |")
     return "\n".join(rows) + "\n"
 
 

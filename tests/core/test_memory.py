@@ -10,7 +10,7 @@ import stylize.core.engine
 import stylize.core.memory
 from stylize import StylizeConfig
 from stylize.config import validate
-from stylize.core.memory import activation_elements, buffer_bytes, compact, describe, fixed_bytes
+from stylize.core.memory import activation_elements, buffer_bytes, compact, describe, fixed_bytes, network_bytes
 from stylize.net.features import truncated_body
 
 from conftest import FAST, only_line
@@ -181,3 +181,58 @@ def test_mps_reads_metals_working_set_less_what_the_driver_holds(monkeypatch):
     assert fixed_bytes(cfg, mps) < 200 * 2**20  # the weights and a workspace, not this process's RSS
     monkeypatch.delattr(torch.mps, "recommended_max_memory")
     assert stylize.core.memory.available_from(mps) == (None, "no reading of MPS memory in this torch")
+
+
+def test_each_regional_style_is_counted_with_the_copy_of_the_maps_its_backward_keeps():
+    """The plan's extra bytes per mask = what autograd keeps beyond an unmasked pass (fp32, float storages)."""
+    from stylize.core.objective import Objective, Region, style_moments, style_targets
+    from stylize.net.features import build_extractor
+    from stylize.net.weights import load_weights
+
+    from conftest import smooth_image
+
+    cfg = validate(StylizeConfig(weights="random"), 2)
+    extractor = build_extractor("vgg19", load_weights("vgg19", "random"), [*cfg.style_layers, cfg.content_layer])
+    content = smooth_image(96, 64, seed=1)
+    targets = style_targets([style_moments(extractor, smooth_image(64, 64, seed=2), cfg)], cfg)
+    h, w = content.shape[-2:]
+    halves = [torch.zeros(h, w), torch.zeros(h, w)]
+    halves[0][:, :w // 2], halves[1][:, w // 2:] = 1.0, 1.0
+
+    def saved(style) -> int:
+        storages = {}
+
+        def pack(t):
+            if t.is_floating_point():
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        objective = Objective(extractor, content, style, cfg)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            objective(content.clone().requires_grad_(True))
+        return sum(storages.values())
+
+    kept = saved([Region(targets, m) for m in halves]) - saved(targets)
+    counted = network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32")
+    assert 0.9 * kept <= counted <= 1.1 * kept, (kept, counted)
+
+
+def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):
+    """mallopt(M_MMAP_MAX, 0) and a trim threshold of 2 GiB on glibc; nothing on any other system."""
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(stylize.core.memory.ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(stylize.core.memory.sys, "platform", "linux")
+    monkeypatch.setattr(stylize.core.memory.os, "confstr", lambda name: "glibc 2.36", raising=False)
+    assert stylize.core.memory.keep_freed_memory() and calls == [(-4, 0), (-1, 2**31 - 1)]
+    monkeypatch.setattr(stylize.core.memory.os, "confstr", lambda name: None, raising=False)  # musl
+    assert not stylize.core.memory.keep_freed_memory()
+    for platform in ("darwin", "win32"):
+        monkeypatch.setattr(stylize.core.memory.sys, "platform", platform)
+        assert not stylize.core.memory.keep_freed_memory()
+    assert len(calls) == 2

@@ -1,4 +1,4 @@
-"""Progress reports (core/progress.py): the ETA as a pure function of the schedule, and the one place a report is made."""
+"""Progress reports (core/progress.py): the ETA, a pure function of the schedule; the one place a report is made."""
 
 from types import SimpleNamespace
 

@@ -150,7 +150,7 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         ch, cw = tiles.largest_crop
         side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
         peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(
-            network_bytes(cfg, ch, cw, precision), style_pass_bytes(cfg, side, side))
+            network_bytes(cfg, ch, cw, precision, masks), style_pass_bytes(cfg, side, side))
         return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations, cpu))
 
     histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]
