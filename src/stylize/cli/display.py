@@ -94,12 +94,16 @@ class Display:
         self.bars[level] = tqdm(total=total, desc=desc, unit=unit, leave=leave, position=position,
                                 dynamic_ncols=True, file=self.stream, bar_format=None if rate else OWN_ETA)
 
-    def advance(self, level: str, to: int, status: str = "", refresh: bool = False) -> None:
-        """Moves the bar at ``level`` to ``to`` units done, ``status`` after the time."""
+    def advance(self, level: str, to: int, status: str = "", refresh: Optional[bool] = None) -> None:
+        """Moves the bar at ``level`` to ``to`` units done, ``status`` after the time.
+
+        ``refresh``: draw it now, not at tqdm's next redraw (0.1 s on); by default for the
+        outer bar, whose units are few and far between (its last one must show).
+        """
         bar = self.bars.get(level)
         if bar is not None:
             bar.update(to - bar.n)
-            bar.set_postfix_str(status, refresh=refresh)
+            bar.set_postfix_str(status, refresh=level == "outer" if refresh is None else refresh)
 
     def say(self, text: str, always: bool = False) -> None:
         """One line: above the bars on a terminal, plain in a log; with -q only if ``always``."""

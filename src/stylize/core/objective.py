@@ -80,7 +80,7 @@ def style_moments(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig,
             out.append(moment_sums(*owned(f, window, s, region)))
         return out
 
-    summed = accumulate(statistics, style, plan)
+    summed = accumulate(statistics, style, plan.windows)
     return {layer: moments_of(sums) for layer, sums in zip(layers, summed)}
 
 
@@ -177,7 +177,7 @@ class Objective(nn.Module):
             with torch.no_grad():
                 return self(x)
         with torch.no_grad():
-            return self.losses(accumulate(self.statistics, x, tiles, on_tile))
+            return self.losses(accumulate(self.statistics, x, tiles.windows, on_tile))
 
     def _tiles(self, x: torch.Tensor) -> TilePlan:
         return self.tiles if self.tiles is not None else whole(*x.shape[-2:])
