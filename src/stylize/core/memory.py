@@ -208,9 +208,11 @@ def keep_freed_memory() -> bool:
     its own mapping, returned to the kernel when freed; the next evaluation's blocks are new
     pages, which the kernel zeroes first. In a 1024 px run that was 18% of the CPU time
     (21.5 s of system time against 96 s of user time over 20 iterations, AMD EPYC). Served from
-    the heap, never trimmed, freed blocks are reused as they are, as CUDA's caching allocator
-    does on a GPU; the process's peak stays what the plan counts. Linux with glibc only: other
-    C libraries and systems are left as they are. Returns whether the setting took.
+    the heap, trimmed only past 2 GiB free, freed blocks are reused as they are, as CUDA's
+    caching allocator does on a GPU (process-wide, as that is). The peak grew 5-10% there (a
+    block freed amid the heap does not fit every later request), within the plan's estimate.
+    Linux with glibc only: other C libraries and systems are left as they are. Returns
+    whether the setting took.
     """
     confstr = getattr(os, "confstr", None)
     try:
