@@ -138,18 +138,16 @@ class ProgressBar:
         self.display, self.label, self.snapshots = display, label, snapshots
         self.log_scales = log_scales and display.log
         self.last = None  # the previous report: its scale ended when the next one's differs
-        self.opened = False  # the bar is drawn at the first iteration, so an early error prints alone
 
     def update(self, progress) -> None:
         if progress.snapshot is not None and self.snapshots is not None:
             progress.snapshot.save(snapshot_path(self.snapshots, progress.step))
         if self.log_scales and progress.tile is None:
             self.log_scale_end(progress)
-        if not self.opened:
+        if "inner" not in self.display.bars:  # drawn at the first iteration: an early error prints alone
             # tqdm's own rate and ETA assume equal iterations; a finer scale's cost 4x more:
             # the engine's ETA (from the plan's work per iteration) is shown instead.
             self.display.open("inner", progress.total, self.label, "it")
-            self.opened = True
         self.display.advance("inner", progress.step, progress_text(progress),
                              refresh=progress.done or progress.tile is not None)
 
@@ -164,9 +162,7 @@ class ProgressBar:
                          f" iteration {ended.step}, {clock(ended.elapsed)} elapsed, total {ended.losses['total']:.4g}")
 
     def close(self) -> None:
-        if self.opened:
-            self.display.close("inner")
-            self.opened = False
+        self.display.close("inner")
 
 
 def echo_notices(notices: list, prefix: str = "", echo=None) -> None:

@@ -110,16 +110,17 @@ class _FramePage:
 
     def __init__(self, watch: Watch, progress: _FrameProgress):
         self.watch, self.progress = watch, progress
-        self.done, self.total = 0, None  # frames finished (or resumed); the clip's count, once known
+        self.total = None  # the clip's frame count, once known
         self.current = None  # the frame whose reports come in
         self.report = watch.callback(progress.step)
 
     def frame_done(self, done: FrameDone) -> None:
-        self.done, self.total = done.index + 1, done.total
+        self.total = done.total
         self.progress.update(done)
 
     def on_progress(self, report) -> None:
-        if self.current != self.done + 1:
-            self.current = self.done + 1
-            self.watch.start_item(f"frame {self.current}", self.current, self.total, self.done, str(self.current))
+        finished = self.progress.finished  # frames done or resumed
+        if self.current != finished + 1:
+            self.current = finished + 1
+            self.watch.start_item(f"frame {self.current}", self.current, self.total, finished, str(self.current))
         self.report(report)
