@@ -1,8 +1,10 @@
 """The objective's terms: the Term protocol, and the paper's plain formulas the terms are checked against."""
 
+import pytest
 import torch
 
-from stylize.core.terms import ContentTerm, RangeTerm, StyleTerm, TemporalTerm, Term, TVTerm
+from stylize.core.terms import ContentTerm, RangeTerm, StyleTerm, TemporalTerm, Term, TVTerm, owned
+from stylize.core.tiling import Window
 
 from conftest import TILING_CASES, content_loss, gram_matrix, style_loss, tiling_objective, total_variation
 
@@ -51,3 +53,22 @@ def test_total_variation_of_flat_and_striped_images():
     stripes = torch.zeros(1, 1, 4, 4)
     stripes[..., ::2] = 1.0  # every horizontal neighbour differs by 1, vertical ones by 0
     assert torch.isclose(total_variation(stripes), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+@pytest.mark.parametrize("window", [Window(8, 16, 40, 64, (16, 32, 24, 56), 40, 64), Window.whole(40, 64)])
+def test_owned_positions_are_a_dense_fp32_copy_with_the_slices_gradient(layout, window):
+    """A bf16 map's owned positions as autograd's slice and upcast would give them, and the same
+    gradient, but dense in the map's layout: the Gram product's reshape is then a view."""
+    f = torch.randn(1, 6, 20, 32).to(torch.bfloat16).contiguous(memory_format=layout).requires_grad_(True)
+    piece, _ = owned(f, window, 2, None)
+    reference = f.detach().requires_grad_(True)
+    rows, cols = window.inside(2, f.shape[-2:])
+    expected = reference[..., rows, cols].float()
+    assert piece.dtype == torch.float32 and torch.equal(piece, expected)
+    assert piece.is_contiguous(memory_format=layout)
+    weights = torch.randn_like(expected)
+    (piece * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert torch.equal(f.grad, reference.grad)
+    assert f.grad.is_contiguous(memory_format=layout) and f.grad.dtype == torch.bfloat16

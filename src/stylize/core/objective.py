@@ -75,9 +75,7 @@ def style_moments(extractor: nn.Module, style: torch.Tensor, cfg: StylizeConfig,
         features = extractor(crop)
         out = []
         for layer, s, region in zip(layers, strides, pooled):
-            f = features[layer]
-            f = f.to(torch.promote_types(f.dtype, torch.float32))  # bf16 -> fp32; fp64 (tests) stays
-            out.append(moment_sums(*owned(f, window, s, region)))
+            out.append(moment_sums(*owned(features[layer], window, s, region)))  # in fp32 (or fp64)
         return out
 
     summed = accumulate(statistics, style, plan.windows)
@@ -141,8 +139,7 @@ class Objective(nn.Module):
         if not self.bf16:
             return self.extractor(image)
         with torch.autocast(image.device.type, dtype=torch.bfloat16):
-            features = self.extractor(image)
-        return {k: v.float() for k, v in features.items()}
+            return self.extractor(image)  # bf16: each term takes its positions in fp32 (terms.owned)
 
     def statistics(self, crop: torch.Tensor, window: Window) -> list[Stats]:
         """Each term's statistics over the positions ``window`` gives this crop of the image."""
