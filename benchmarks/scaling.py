@@ -3,7 +3,8 @@
     python benchmarks/scaling.py                         # 512, 1024, 2048, 4096 px (CPU: hours)
     python benchmarks/scaling.py --sizes 512,1024        # a quicker look
     python benchmarks/scaling.py --sizes 8192 --device cuda
-    python benchmarks/scaling.py --tiling-only           # 1024 px forced-tiled against untiled
+    python benchmarks/scaling.py --tiling-only           # 1024 px in tiles (2 GiB) against whole
+    python benchmarks/scaling.py --sizes 4096 --iterations 10   # the last scale shortened
 
 Every run is the default command (`stylize content style --size N`: coarse-to-fine, the
 memory plan, tiles where a scale does not fit) in a fresh subprocess, so its peak memory
@@ -12,8 +13,10 @@ seconds per output megapixel, the share of the time spent in the coarser scales,
 kernel's share of the process's CPU time (page faults: psutil's system time), peak
 RSS (CUDA: max allocated) against the memory the plan was allowed, the plan's own
 estimates of both, and the final objective (fp32, the whole image, as bench.py scores).
-Then 1024 px forced into tiles (--tile 256) against the same run untiled: objective and
-time overhead. Images and JSON records go to benchmarks/out/ (not committed).
+"last scale" is the cost that does not depend on the schedule: seconds per megapixel and
+per iteration of the output size (``--iterations`` shortens only that scale; compare rows
+by it). Then 1024 px forced into tiles (``--max-memory 2GiB``) against the same run whole:
+objective and time overhead. Images and JSON records go to benchmarks/out/ (not committed).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +43,10 @@ def main() -> None:
     ap.add_argument("--max-memory", help="passed on, e.g. 6GiB (default: what is available)")
     ap.add_argument("--precision", default="auto", help="passed on: auto | fp32 | bf16")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    ap.add_argument("--iterations", type=int, help="the output size's iterations (default: the default's)")
     ap.add_argument("--tiling-only", action="store_true", help="only the 1024 px tiled-against-untiled rows")
     ap.add_argument("--no-tiling", action="store_true", help="skip the 1024 px tiled-against-untiled rows")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--tile", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -54,18 +58,22 @@ def main() -> None:
 
     print(f"# {machine(args.device)}, torch {torch.__version__}\n")
     if not args.tiling_only:
-        records = [spawn(args, size, None, f"size{size}") for size in map(int, args.sizes.split(","))]
+        records = [spawn(args, size, None, f"size{size}", args.iterations) for size in map(int, args.sizes.split(","))]
         print(size_table(records))
     if not args.no_tiling:
-        whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, 256, "tiled1024")
+        whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, TILED_1024, "tiled1024")
         print(tiling_table(whole, tiled))
 
 
-def spawn(args, size: int, tile, name: str) -> dict:
+TILED_1024 = "2GiB"  # a 1024 px run needs about 2.9 GiB whole: this budget makes the plan tile it
+
+
+def spawn(args, size: int, max_memory, name: str, iterations=None) -> dict:
     command = [sys.executable, __file__, "--worker", name, "--size", str(size), "--content", args.content,
                "--style", args.style, "--device", args.device, "--out", args.out]
-    command += ["--tile", str(tile)] if tile else []
-    command += ["--max-memory", args.max_memory] if args.max_memory else []
+    command += ["--iterations", str(iterations)] if iterations else []
+    max_memory = max_memory or args.max_memory
+    command += ["--max-memory", max_memory] if max_memory else []
     command += ["--precision", args.precision]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -85,8 +93,10 @@ def worker(args) -> None:
     from stylize.core.engine import Stylizer
     from stylize.core.memory import budget
 
-    cfg = StylizeConfig(size=args.size, device=args.device, tile=args.tile, precision=args.precision,
+    cfg = StylizeConfig(size=args.size, device=args.device, precision=args.precision,
                         max_memory=parse_bytes(args.max_memory) if args.max_memory else None)
+    if args.iterations:
+        cfg = replace(cfg, iterations=args.iterations)
     import psutil
 
     cpu_before = psutil.Process().cpu_times()
@@ -95,11 +105,11 @@ def worker(args) -> None:
     from stylize.media.imageio import load_image
 
     plan = stylizer.plan(load_image(args.content).size)
-    scale_started = {}
+    scale_started = {}  # long edge -> (time, step) of the scale's first report
 
     def on_progress(p):
         if p.tile is None:
-            scale_started.setdefault(p.size, time.perf_counter())
+            scale_started.setdefault(p.size, (time.perf_counter(), p.step))
 
     result = stylizer.run(args.content, [args.style], on_progress=on_progress)
     seconds = time.perf_counter() - started
@@ -109,7 +119,8 @@ def worker(args) -> None:
     result.save(image)
     last = plan.scales[-1]
     # Progress comes after a scale's first iteration: its start is about one iteration earlier.
-    fine_start = scale_started.get(last.size, started + seconds)
+    fine_start, fine_step = scale_started.get(last.size, (started + seconds, result.steps))
+    fine_iterations = max(result.steps - fine_step, 1)  # timed from the end of the first one
     cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rate = stylizer.seconds_per_pixel()
@@ -122,13 +133,12 @@ def worker(args) -> None:
         "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(rate),
         "objective": score(args, image, stylizer, plan), "image": str(image), "precision": precision,
         "kernel_share": system / max(user + system, 1e-9),  # the CPU time the kernel took (page faults)
+        "last_per_iteration": (started + seconds - fine_start) / fine_iterations,
     }))
 
 
 def score(args, image: Path, stylizer, plan) -> float:
     """The default objective in fp32 on the saved image, at full resolution (tiled where the run was)."""
-    from dataclasses import replace
-
     from stylize.core.objective import Objective
     from stylize.media.imageio import load_image, resize_long_edge, to_tensor
 
@@ -147,12 +157,13 @@ def _mib(n: float) -> str:
 
 
 def size_table(records: list[dict]) -> str:
-    rows = ["| size | last scale | wall s | s / MP | coarse scales | kernel | peak MiB (est.) | allowed MiB |"
-            " est. wall s | objective |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [("| size | last scale | wall s | s / MP | last scale: s / MP / it | coarse scales | kernel |"
+             " peak MiB (est.) | allowed MiB | est. wall s | objective |"), "|---" * 11 + "|"]
     for r in records:
         mp = r["width"] * r["height"] / 1e6
         rows.append(f"| {r['width']}x{r['height']} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
-                    f" {r['seconds'] / mp:.0f} | {r['coarse_share']:.0%} | {r.get('kernel_share', 0):.1%} |"
+                    f" {r['seconds'] / mp:.0f} | {r['last_per_iteration'] / mp:.2f} | {r['coarse_share']:.0%} |"
+                    f" {r.get('kernel_share', 0):.1%} |"
                     f" {_mib(r['peak_bytes'])}"
                     f" ({_mib(r['estimated_peak'])}) | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
                     f" {r['objective']:.4f} |")
@@ -162,10 +173,12 @@ def size_table(records: list[dict]) -> str:
 
 
 def tiling_table(whole: dict, tiled: dict) -> str:
-    rows = ["| 1024 px | plan | wall s | vs untiled | kernel | objective | vs untiled |",
-            "|---|---|---|---|---|---|---|"]
-    for name, r in (("untiled", whole), ("forced tiles (--tile 256)", tiled)):
-        rows.append(f"| {name} | {r['plan']} | {r['seconds']:.0f} | {r['seconds'] / whole['seconds']:.2f}x |"
+    rows = ["| 1024 px | plan | wall s | vs whole | last scale s / it | vs whole | kernel | objective | vs whole |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in (("whole", whole), (f"tiled (--max-memory {TILED_1024})", tiled)):
+        it, whole_it = r["last_per_iteration"], whole["last_per_iteration"]
+        rows.append(f"| {name} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
+                    f" {r['seconds'] / whole['seconds']:.2f}x | {it:.2f} | {it / whole_it:.2f}x |"
                     f" {r.get('kernel_share', 0):.1%} | {r['objective']:.4f} |"
                     f" {r['objective'] / whole['objective'] - 1:+.2%} |")
     return "\n".join(rows) + "\n"

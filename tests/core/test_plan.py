@@ -40,16 +40,35 @@ def test_a_run_that_fits_runs_whole():
     assert not any(s.tiled for s in plan.scales) and plan.peak < 20 * GIB
 
 
-def test_a_scale_that_does_not_fit_is_tiled_within_the_budget():
+def test_a_scale_that_fits_with_a_shorter_history_runs_whole():
     plan = _plan(budget=8 * GIB, size=2048)
     last = plan.scales[-1]
-    assert last.tiled and last.peak <= 8 * GIB and last.history == 100
+    assert not last.tiled and last.peak <= 8 * GIB and MIN_HISTORY <= last.history < 100
+    candidates = [100, 50, 20, 10, MIN_HISTORY]
+    longer = candidates[candidates.index(last.history) - 1]  # the next history the plan tries
+    assert _plan(budget=8 * GIB, size=2048, history=longer).scales[-1].history < longer
+
+
+def test_a_scale_that_does_not_fit_is_tiled_within_the_budget():
+    plan = _plan(budget=5 * GIB, size=2048)
+    last = plan.scales[-1]
+    assert last.tiled and last.peak <= 5 * GIB
     assert (last.width, last.height) == (2048, 1365)
     assert not plan.scales[0].tiled  # the coarse scales still run whole
-    # the largest tile that fits: one 16 px step larger would not
-    bigger = plan_run(validate(StylizeConfig(size=2048, tile=last.tiles.tile + 16), 1), (3000, 2000), "bf16", CPU,
-                      8 * GIB).scales[-1]
-    assert bigger.peak > 8 * GIB or bigger.history < last.history
+    # the largest tile that fits at its history: one 16 px step larger would not
+    bigger = _plan(budget=5 * GIB, size=2048, history=last.history, tile=last.tiles.tile + 16, force=True).scales[-1]
+    assert bigger.peak > 5 * GIB or bigger.history < last.history
+
+
+@pytest.mark.parametrize("size, budget", [(2048, 5 * GIB), (4096, 16 * GIB), (8192, 16 * GIB)])
+def test_a_tiled_scale_takes_the_history_with_the_least_work(size, budget):
+    """History costs memory, not quality: the plan spends it on fewer, larger tiles."""
+    chosen = _plan(budget=budget, size=size).scales[-1]
+    for history in (100, 50, 20, 10, MIN_HISTORY):
+        other = _plan(budget=budget, size=size, history=history).scales[-1]
+        assert chosen.work <= other.work
+        if other.work == chosen.work:
+            assert chosen.history >= other.history  # among equals, the longest history
 
 
 def test_huge_sizes_trade_history_for_tiles():

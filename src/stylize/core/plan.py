@@ -1,12 +1,14 @@
 """How each scale of a run is carried out, decided before any work: whole or in tiles, how
 much L-BFGS history, the peak memory, and how long it will take.
 
-Memory first: a scale runs whole when it fits the budget; otherwise in the largest tiles
-that fit (tiling.py: the same objective and gradient, computed in pieces). Tiles cost
-time (each carries a halo as wide as the network's receptive field, and a tiled
-evaluation makes an extra forward pass), so where the L-BFGS history leaves room only
-for small tiles, a shorter history buys larger ones: at huge sizes each remembered step
-costs two copies of a many-megapixel image.
+Memory first: a scale runs whole when it fits the budget, with the longest L-BFGS history
+that lets it; otherwise in the largest tiles that fit (tiling.py: the same objective and
+gradient, computed in pieces). Tiles cost time (each carries a halo as wide as the
+network's receptive field, and a tiled evaluation makes an extra forward pass), the
+history costs memory only: each remembered step is two copies of the image, gigabytes at
+print sizes, while the result hardly depends on it (512 px, default run: objective 1.2428,
+1.2404, 1.2393, 1.2440 with 100, 20, 10, 5 steps remembered; EPYC, bf16). So a tiled
+scale takes the history that leaves room for the fewest pixel-evaluations.
 """
 
 from __future__ import annotations
@@ -25,16 +27,12 @@ from .tiling import TilePlan, plan_tiles, whole
 
 MIN_HISTORY = 5
 MIN_TILE = 128  # px: below this a crop would be mostly halo
-GOOD_TILE = 512  # px: smaller tiles than this, and a shorter history is the better trade
 # Objective evaluations per L-BFGS iteration (strong Wolfe line search): 1.15 over default runs.
 EVALS_PER_ITERATION = 1.15
 # A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first
-# pass. Measured 0.47 on the EPYC (1024 px, bf16: 1.55 s against 3.26 s).
+# pass. Measured 0.46-0.49 on the EPYC (bf16, 256 to 2048 px), whose cost per pixel is flat from
+# 0.2 to 2.8 MP (3.75, 3.36, 3.40 us at 512, 1024, 2048 px): the time model is linear in pixels.
 FORWARD_SHARE = 0.5
-# On the CPU the cost per pixel grows once a pass holds gigabytes of activations: 4.2, 4.5 and
-# 5.9 us per pixel for whole passes of 0.17, 0.70 and 2.8 MP (EPYC, bf16). Per doubling of the
-# pixels past this many, the time model adds this much (a fit to those three points).
-CPU_LARGE_PASS, CPU_GROWTH = 0.5e6, 0.17
 
 
 def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
@@ -116,7 +114,7 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
         if size != cfg.size and min(w, h) < need:
             continue  # a coarse scale too small for the network is left out
         limit = math.inf if budget is None else budget
-        scale = _fit(cfg, size, w, h, iterations, precision, fixed, limit, device.type == "cpu", masks)
+        scale = _fit(cfg, size, w, h, iterations, precision, fixed, limit, masks)
         if scale.peak > limit and not cfg.force:
             raise BadInputError(
                 f"{opt('size')} {cfg.size}: at {w}x{h} px the smallest plan ({scale.how}, history {scale.history})"
@@ -127,18 +125,16 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
     return RunPlan(tuple(scales), budget)
 
 
-def _work(tiles: TilePlan, iterations: int, cpu: bool) -> float:
-    """Pixel-evaluations one scale costs: every crop, both passes of a tiled evaluation."""
-    def crop(window) -> float:
-        pixels = (window.bottom - window.top) * (window.right - window.left)
-        return pixels * (1 + CPU_GROWTH * max(0.0, math.log2(pixels / CPU_LARGE_PASS)) if cpu else 1)
-
-    passes = 1 + FORWARD_SHARE if tiles.tiled else 1
-    return iterations * EVALS_PER_ITERATION * passes * sum(crop(w) for w in tiles.windows)
+def _work(tiles: TilePlan, iterations: int) -> float:
+    """Pixel-evaluations one scale costs: every crop forward and backward, and all but the last
+    forward once more (a tiled evaluation's first pass, tiling.value_and_grad)."""
+    crops = [(w.bottom - w.top) * (w.right - w.left) for w in tiles.windows]
+    first_pass = FORWARD_SHARE * sum(crops[:-1])
+    return iterations * EVALS_PER_ITERATION * (sum(crops) + first_pass)
 
 
 def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
-         budget: float, cpu: bool, masks: int = 0) -> ScalePlan:
+         budget: float, masks: int = 0) -> ScalePlan:
     """The best plan for one scale that fits, or the smallest one there is (which does not)."""
     layers = [*cfg.style_layers, cfg.content_layer]
     step = max(stride(cfg.model, layer) for layer in layers)
@@ -151,25 +147,25 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
         peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(
             network_bytes(cfg, ch, cw, precision, masks), style_pass_bytes(cfg, side, side))
-        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations, cpu))
+        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations))
 
     histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]
     histories = list(dict.fromkeys(histories))
     if cfg.tile:
         candidates = [scale(n, plan_tiles(h, w, cfg.tile, margin, step)) for n in histories]
         return next((c for c in candidates if c.peak <= budget), candidates[-1])
-    best = None
-    for history in histories:
+    for history in histories:  # whole at any history beats every tiled plan
         plain = scale(history, whole(h, w))
         if plain.peak <= budget:
             return plain
+    tiled = []
+    for history in histories:
         tile = _largest_tile(lambda t: scale(history, plan_tiles(h, w, t, margin, step)).peak <= budget,
                              step, max(w, h))
         if tile:
-            best = scale(history, plan_tiles(h, w, tile, margin, step))
-            if tile >= GOOD_TILE:
-                return best
-    return best or scale(histories[-1], plan_tiles(h, w, MIN_TILE, margin, step))
+            tiled.append(scale(history, plan_tiles(h, w, tile, margin, step)))
+    # The fewest pixel-evaluations (fewer crops, less halo), then the longest history (min keeps the first).
+    return min(tiled, key=lambda c: c.work) if tiled else scale(histories[-1], plan_tiles(h, w, MIN_TILE, margin, step))
 
 
 def _largest_tile(fits, step: int, longest: int) -> Optional[int]:
