@@ -22,6 +22,7 @@ objective and time overhead. Images and JSON records go to benchmarks/out/ (not 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import resource
 import subprocess
@@ -56,7 +57,7 @@ def main() -> None:
     import torch
     from bench import machine  # the same machine line as bench.py (benchmarks/ is on sys.path)
 
-    print(f"# {machine(args.device)}, torch {torch.__version__}\n")
+    print(f"# {machine(args.device)}, torch {torch.__version__}, {datetime.date.today()}\n")
     if not args.tiling_only:
         records = [spawn(args, size, None, f"size{size}", args.iterations) for size in map(int, args.sizes.split(","))]
         print(size_table(records))
@@ -123,14 +124,14 @@ def worker(args) -> None:
     fine_iterations = max(result.steps - fine_step, 1)  # timed from the end of the first one
     cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    rate = stylizer.seconds_per_pixel()
+    speed = stylizer.speed()
     precision = stylizer.precision  # what ran (score() below switches the network to fp32)
     print(json.dumps({
         "size": args.size, "width": last.width, "height": last.height, "seconds": seconds,
         "coarse_share": (fine_start - started) / seconds, "plan": last.how, "history": last.history,
         "scales": [f"{s.size}:{s.iterations}" for s in plan.scales], "steps": result.steps,
         "peak_bytes": cuda or rss, "cuda": bool(cuda), "allowed": budget(stylizer.cfg, stylizer.device),
-        "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(rate),
+        "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(speed),
         "objective": score(args, image, stylizer, plan), "image": str(image), "precision": precision,
         "kernel_share": system / max(user + system, 1e-9),  # the CPU time the kernel took (page faults)
         "last_per_iteration": (started + seconds - fine_start) / fine_iterations,

@@ -16,7 +16,7 @@ def test_estimate_prints_the_plan_and_runs_nothing(cli, images, tmp_path):
     assert [line.split()[0] for line in lines[1:4]] == ["128x85", "256x171", "512x341"]
     assert all(" whole " in line and re.search(r"\d+:\d\d$", line) for line in lines[1:4])
     assert re.match(r"peak about .* of memory: fits; about \d+:\d\d of optimization in all \(the speed measured on"
-                    r" this device: a 256 px evaluation in \d+\.\d\d s\)$", lines[4])
+                    r" this device: a 256 px evaluation in \d+\.\d\d s, 1024 px in \d+\.\d\d s\)$", lines[4])
     assert not (tmp_path / "o.png").exists()
 
 
@@ -53,9 +53,8 @@ def test_estimate_a_video_plans_the_first_frame_and_the_later_ones(cli, images, 
 
 def test_estimate_times_a_masked_run_with_its_regions(cli, images, tmp_path, monkeypatch):
     timed = []
-    real = stylize.core.engine.Stylizer.seconds_per_pixel
-    monkeypatch.setattr(stylize.core.engine.Stylizer, "seconds_per_pixel",
-                        lambda self, side=256, masks=0: timed.append(masks) or real(self, side, masks))
+    real = stylize.core.engine.Stylizer.speed
+    monkeypatch.setattr(stylize.core.engine.Stylizer, "speed", lambda self, masks=0: timed.append(masks) or real(self, masks))
     result = cli(images["content"], images["style"], images["style2"], "--masks", f"{images['style']},{images['style']}",
                  "--estimate", "--size", "64")
     assert result.exit_code == 0, result.stderr

@@ -218,7 +218,8 @@ def test_each_regional_style_is_counted_with_the_copy_of_the_maps_its_backward_k
 
 
 def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):
-    """mallopt(M_MMAP_MAX, 0) and a trim threshold of 2 GiB on glibc; nothing on any other system."""
+    """mallopt(M_MMAP_MAX, 0) and a trim threshold of 2 GiB on glibc, the heap trimmed between
+    scales; nothing on any other system."""
     calls = []
 
     class Libc:
@@ -226,13 +227,20 @@ def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):
             calls.append((param, value))
             return 1
 
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
     monkeypatch.setattr(stylize.core.memory.ctypes, "CDLL", lambda name: Libc())
     monkeypatch.setattr(stylize.core.memory.sys, "platform", "linux")
     monkeypatch.setattr(stylize.core.memory.os, "confstr", lambda name: "glibc 2.36", raising=False)
     assert stylize.core.memory.keep_freed_memory() and calls == [(-4, 0), (-1, 2**31 - 1)]
+    stylize.core.memory.release_freed_memory()
+    assert calls[-1] == ("trim", 0)
     monkeypatch.setattr(stylize.core.memory.os, "confstr", lambda name: None, raising=False)  # musl
     assert not stylize.core.memory.keep_freed_memory()
     for platform in ("darwin", "win32"):
         monkeypatch.setattr(stylize.core.memory.sys, "platform", platform)
         assert not stylize.core.memory.keep_freed_memory()
-    assert len(calls) == 2
+        stylize.core.memory.release_freed_memory()
+    assert len(calls) == 3

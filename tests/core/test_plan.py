@@ -6,7 +6,7 @@ import torch
 import stylize.core.memory
 from stylize import BadInputError, StylizeConfig
 from stylize.config import validate
-from stylize.core.plan import MIN_HISTORY, plan_run, schedule
+from stylize.core.plan import MIN_HISTORY, Speed, plan_run, schedule
 
 CPU = torch.device("cpu")
 GIB = 2**30
@@ -97,3 +97,22 @@ def test_a_coarse_scale_too_small_for_the_network_is_left_out():
     # 120x30 at 24 px long edge is 24x6: too small for relu4_2 (8 px), so that scale is skipped.
     plan = _plan(photo=(120, 30), size=96, min_size=24)
     assert [s.size for s in plan.scales] == [48, 96]
+
+
+def test_the_time_model_has_a_fixed_cost_per_pass():
+    gpu = Speed.fit((256**2, 0.050), (1024**2, 0.062))  # a device far from busy at 256 px
+    assert gpu.per_pass == pytest.approx(0.0492) and gpu.per_pixel == pytest.approx(0.012 / (1024**2 - 256**2))
+    cpu = Speed.fit((256**2, 0.26), (512**2, 1.00))
+    assert cpu.seconds(1, 1024**2) == pytest.approx(0.0133 + 1024**2 * 0.74 / (512**2 - 256**2), rel=1e-3)
+    noisy = Speed.fit((256**2, 0.30), (512**2, 0.25))  # the larger pass took less: no line to fit
+    assert (noisy.per_pass, noisy.per_pixel) == (0.0, 0.25 / 512**2)
+
+
+def test_a_tiled_scale_counts_each_crop_and_the_first_pass():
+    plan = _plan(budget=5 * GIB, size=2048)
+    last, whole = plan.scales[-1], _plan(size=2048).scales[-1]
+    crops = len(last.tiles.windows)
+    assert last.passes == pytest.approx(whole.passes * (crops + 0.5 * (crops - 1)))
+    assert last.work > whole.work * (1 + 0.5 * (crops - 1) / crops)  # halos, and the first pass
+    speed = Speed(per_pass=2.0, per_pixel=1e-6)
+    assert plan.seconds(speed) == pytest.approx(sum(s.passes * 2.0 + s.work * 1e-6 for s in plan.scales))

@@ -48,15 +48,15 @@ def print_estimate(content: str, styles: list[str], config: StylizeConfig, batch
         fits = True
     except BadInputError:
         plan, fits = stylizer.plan_anyway(sizes[largest], masks), False
-    rate = stylizer.seconds_per_pixel(masks=masks)
+    speed = stylizer.speed(masks=masks)
     what = f"{content}: {width}x{height} px"
     if batch is not None:
         what = (f"{content}: {len(sizes)} images, the largest output {width}x{height} px ({largest.name})"
                 + (f", {len(skipped)} unreadable" if skipped else ""))
     click.echo(f"{what}{_regions(masks)}, {_machine(stylizer)}:")
-    _echo_scales(plan.scales, rate)
-    click.echo(f"peak about {describe(plan.peak)} of memory: {_verdict(fits)}; about {clock(plan.seconds(rate))} of"
-               f" optimization in all{_speed(rate)}")
+    _echo_scales(plan.scales, speed)
+    click.echo(f"peak about {describe(plan.peak)} of memory: {_verdict(fits)}; about {clock(plan.seconds(speed))} of"
+               f" optimization in all{_speed(speed)}")
 
 
 def _print_video_estimate(content: str, styles: list[str], cfg: StylizeConfig, video: VideoConfig,
@@ -75,19 +75,19 @@ def _print_video_estimate(content: str, styles: list[str], cfg: StylizeConfig, v
         plan, fits = plan_video(stylizer, info, video, masks), True
     except BadInputError:
         plan, fits = plan_video(stylizer, info, video, masks, anyway=True), False
-    rate = stylizer.seconds_per_pixel(masks=masks)
+    speed = stylizer.speed(masks=masks)
     click.echo(f"{content}: {plural(plan.frames, 'frame')} of {width}x{height} px{_regions(masks)},"
                f" {_machine(stylizer)}:")
     click.echo("  the first frame" + ("" if plan.later else ", and every other one (no temporal link)") + ":")
-    _echo_scales(plan.first.scales, rate)
-    each = plan.first.seconds(rate)
+    _echo_scales(plan.first.scales, speed)
+    each = plan.first.seconds(speed)
     if plan.later is not None:
         click.echo(f"  each of the {plural(plan.frames - 1, 'later frame')}, from the previous one warped:")
-        _echo_scales([plan.later], rate)
-        each = plan.later.work * rate
-    click.echo(f"peak about {describe(plan.peak)} of memory: {_verdict(fits)}; about {clock(plan.seconds(rate))} of"
-               f" optimization in all ({clock(plan.first.seconds(rate))} for the first frame, {clock(each)} for each"
-               f" later one){_speed(rate)}")
+        _echo_scales([plan.later], speed)
+        each = plan.later.seconds(speed)
+    click.echo(f"peak about {describe(plan.peak)} of memory: {_verdict(fits)}; about {clock(plan.seconds(speed))} of"
+               f" optimization in all ({clock(plan.first.seconds(speed))} for the first frame, {clock(each)} for each"
+               f" later one){_speed(speed)}")
 
 
 def _regions(masks: int) -> str:
@@ -108,12 +108,12 @@ def _machine(stylizer) -> str:
     return f"{cfg.model} {stylizer.precision} on {stylizer.device}, {room}"
 
 
-def _echo_scales(scales, rate: float) -> None:
+def _echo_scales(scales, speed) -> None:
     from ..core.memory import describe
 
     for scale in scales:
         click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<34}"
-                   f" history {scale.history:<4} {describe(scale.peak):>9}  {clock(scale.work * rate):>8}")
+                   f" history {scale.history:<4} {describe(scale.peak):>9}  {clock(scale.seconds(speed)):>8}")
 
 
 def _verdict(fits: bool) -> str:
@@ -121,8 +121,9 @@ def _verdict(fits: bool) -> str:
                                 f" or pass {cli_flag('force')}")
 
 
-def _speed(rate: float) -> str:
-    return f" (the speed measured on this device: a 256 px evaluation in {rate * 256 * 256:.2f} s)"
+def _speed(speed) -> str:
+    return (f" (the speed measured on this device: a 256 px evaluation in {speed.seconds(1, 256 * 256):.2f} s,"
+            f" 1024 px in {speed.seconds(1, 1024 * 1024):.2f} s)")
 
 
 def _area(dims: tuple[int, int]) -> int:

@@ -22,10 +22,10 @@ from ..net.features import build_extractor
 from ..net.layers import min_input_size
 from ..net.weights import load_weights
 from .device import resolve_device, resolve_precision
-from .memory import budget, compact, describe, keep_freed_memory
+from .memory import budget, compact, describe, keep_freed_memory, release_freed_memory
 from .objective import Objective, Region, style_moments, style_targets
 from .optimize import PLATEAU_WINDOW, Loop, initial_image, next_start
-from .plan import RunPlan, plan_run
+from .plan import RunPlan, Speed, plan_run
 from .progress import Progress
 from .styles import ImageLike, StyleBank, load_masks, open_image, quoted
 from .terms import Term
@@ -129,9 +129,9 @@ class Stylizer:
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self.styles = StyleBank(self.extractor, cfg)  # the style side: moments per style file and scale
 
-    def seconds_per_pixel(self, side: int = 256, masks: int = 0) -> float:
-        """One forward + backward of the objective per pixel on this device (see ``time_per_pixel``)."""
-        return time_per_pixel(self.extractor, self.cfg, self.device, self.precision, side, masks)
+    def speed(self, masks: int = 0) -> Speed:
+        """This device's time model, measured (see ``measure_speed``)."""
+        return measure_speed(self.extractor, self.cfg, self.device, self.precision, masks)
 
     def plan(self, photo_size: tuple[int, int], masks: int = 0) -> RunPlan:
         """Every scale's plan (whole or tiled, history, peak memory) for a photo of (w, h) px."""
@@ -174,6 +174,7 @@ class Stylizer:
             objective = None
             for scale in scales:
                 objective = None  # the last scale's targets go before this scale's, 4x larger, come
+                release_freed_memory()  # and the heap they leave goes back: this scale's blocks are larger
                 content_t = to_tensor(resize_long_edge(photo, scale.size)).to(self.device)
                 x = (initial_image(cfg, content_t) if loop.kept.iterate is None
                      else next_start(cfg, loop.kept.iterate, loop.kept.content, content_t))
@@ -208,14 +209,27 @@ class WarmStart:
     plateau_window: int = PLATEAU_WINDOW
 
 
-def time_per_pixel(extractor, cfg: StylizeConfig, device: torch.device, precision: str, side: int = 256,
-                   masks: int = 0) -> float:
-    """One forward + backward of the objective per pixel, timed at ``side`` px on ``device``.
+# Sides (px) of the two timed evaluations the time model is fitted to: a GPU's fixed cost per
+# pass shows only against a pass large enough to keep it busy.
+SPEED_SIDES = {"cpu": (256, 512), "other": (256, 1024)}
 
-    The time model of plan.py scales it by each scale's pixels: measured, not assumed.
+
+def measure_speed(extractor, cfg: StylizeConfig, device: torch.device, precision: str, masks: int = 0) -> Speed:
+    """The fixed and per-pixel cost of one forward + backward of the objective on ``device``, from
+    timings at two sizes (plan.Speed): measured, not assumed, as plan.py's time model needs.
+
     ``masks``: as many regional styles, each with its own statistics at every style layer
     (a two-mask run costs about a third more than one style).
     """
+    small, large = SPEED_SIDES["cpu" if device.type == "cpu" else "other"]
+    timings = [(side * side, _time_evaluation(extractor, cfg, device, precision, side, masks))
+               for side in (small, large)]
+    return Speed.fit(*timings)
+
+
+def _time_evaluation(extractor, cfg: StylizeConfig, device: torch.device, precision: str, side: int,
+                     masks: int) -> float:
+    """Seconds of one evaluation at ``side`` x ``side`` px: the faster of two, after a warm-up."""
     image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(device)
     targets = style_targets([style_moments(extractor, image, cfg)], cfg)
     if masks:  # vertical bands, one a region: the same statistics a masked run computes
@@ -223,12 +237,14 @@ def time_per_pixel(extractor, cfg: StylizeConfig, device: torch.device, precisio
         targets = [Region(targets, (bands == i).float().expand(side, side)) for i in range(masks)]
     objective = Objective(extractor, image, targets, cfg, bf16=precision == "bf16")
     objective.value_and_grad(image)  # warm-up: kernels chosen, memory allocated
-    _sync(device)
-    started = time.perf_counter()
+    timings = []
     for _ in range(2):
+        _sync(device)
+        started = time.perf_counter()
         objective.value_and_grad(image)
-    _sync(device)
-    return (time.perf_counter() - started) / 2 / side**2
+        _sync(device)
+        timings.append(time.perf_counter() - started)
+    return min(timings)  # a busy machine slows a timing down, never speeds it up
 
 
 def _out_of_memory(device: torch.device, width: int, height: int, plan: RunPlan) -> str:

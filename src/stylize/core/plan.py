@@ -55,6 +55,32 @@ def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
+class Speed:
+    """The time model's rates: one evaluation of a crop of p pixels takes per_pass + per_pixel * p s.
+
+    A CPU is busy from small passes on (EPYC: 3.9 us per pixel at 256 px, 3.4 at 1024 px and
+    beyond); a GPU is not: its fixed cost per pass is most of a small one, and a 256 px timing
+    scaled by the pixels put an 8192 px run at 603 s that took 120 s (H200).
+    """
+
+    per_pass: float
+    per_pixel: float
+
+    @classmethod
+    def fit(cls, small: tuple[int, float], large: tuple[int, float]) -> Speed:
+        """The line through two (pixels, seconds) timings; where the larger pass took no longer
+        (a device far from busy, or noise), its own cost per pixel, with no fixed part."""
+        (p0, s0), (p1, s1) = small, large
+        per_pixel = (s1 - s0) / (p1 - p0)
+        if per_pixel <= 0:
+            return cls(0.0, s1 / p1)
+        return cls(max(0.0, s1 - per_pixel * p1), per_pixel)
+
+    def seconds(self, passes: float, pixels: float) -> float:
+        return passes * self.per_pass + pixels * self.per_pixel
+
+
+@dataclass(frozen=True)
 class ScalePlan:
     size: int  # long edge
     width: int
@@ -64,6 +90,7 @@ class ScalePlan:
     tiles: TilePlan
     peak: int  # estimated bytes at this scale's peak, the process included
     work: float  # pixel-evaluations of the network (forward + backward), weighted: the time model
+    passes: float  # crop-evaluations, weighted the same way (each has a fixed cost on a GPU)
 
     @property
     def tiled(self) -> bool:
@@ -78,7 +105,11 @@ class ScalePlan:
 
     def with_iterations(self, iterations: int) -> ScalePlan:
         """The same scale run for ``iterations`` (a video's later frames: only the last scale)."""
-        return replace(self, iterations=iterations, work=self.work * iterations / max(self.iterations, 1))
+        share = iterations / max(self.iterations, 1)
+        return replace(self, iterations=iterations, work=self.work * share, passes=self.passes * share)
+
+    def seconds(self, speed: Speed) -> float:
+        return speed.seconds(self.passes, self.work)
 
 
 @dataclass(frozen=True)
@@ -90,9 +121,9 @@ class RunPlan:
     def peak(self) -> int:
         return max(s.peak for s in self.scales)
 
-    def seconds(self, rate: float) -> float:
-        """Estimated optimization time at ``rate`` seconds per pixel-evaluation."""
-        return sum(s.work for s in self.scales) * rate
+    def seconds(self, speed: Speed) -> float:
+        """Estimated optimization time on a device of ``speed``."""
+        return sum(s.seconds(speed) for s in self.scales)
 
 
 def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device: torch.device,
@@ -125,12 +156,13 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
     return RunPlan(tuple(scales), budget)
 
 
-def _work(tiles: TilePlan, iterations: int) -> float:
-    """Pixel-evaluations one scale costs: every crop forward and backward, and all but the last
-    forward once more (a tiled evaluation's first pass, tiling.value_and_grad)."""
+def _work(tiles: TilePlan, iterations: int) -> tuple[float, float]:
+    """(pixel-evaluations, crop-evaluations) one scale costs: every crop forward and backward, and
+    all but the last forward once more (a tiled evaluation's first pass, tiling.value_and_grad)."""
     crops = [(w.bottom - w.top) * (w.right - w.left) for w in tiles.windows]
-    first_pass = FORWARD_SHARE * sum(crops[:-1])
-    return iterations * EVALS_PER_ITERATION * (sum(crops) + first_pass)
+    evaluations = iterations * EVALS_PER_ITERATION
+    pixels = sum(crops) + FORWARD_SHARE * sum(crops[:-1])
+    return evaluations * pixels, evaluations * (len(crops) + FORWARD_SHARE * (len(crops) - 1))
 
 
 def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
@@ -147,7 +179,7 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
         peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(
             network_bytes(cfg, ch, cw, precision, masks), style_pass_bytes(cfg, side, side))
-        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), _work(tiles, iterations))
+        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), *_work(tiles, iterations))
 
     histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]
     histories = list(dict.fromkeys(histories))

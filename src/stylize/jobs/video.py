@@ -29,7 +29,7 @@ from ..errors import BadInputError
 from ..media.imageio import long_edge_dims
 
 if TYPE_CHECKING:  # the CLI imports this module for --help: torch loads only when a clip is run
-    from ..core.plan import RunPlan, ScalePlan
+    from ..core.plan import RunPlan, ScalePlan, Speed
 
 TEMPORAL_WEIGHT = 2.0e2  # see VideoConfig
 FRAME_ITERATIONS = 30
@@ -217,10 +217,10 @@ class VideoPlan:
     def peak(self) -> int:
         return self.first.peak  # a later frame is the first one's last scale, fewer iterations
 
-    def seconds(self, rate: float) -> float:
+    def seconds(self, speed: Speed) -> float:
         if self.later is None:
-            return self.frames * self.first.seconds(rate)
-        return self.first.seconds(rate) + (self.frames - 1) * self.later.work * rate
+            return self.frames * self.first.seconds(speed)
+        return self.first.seconds(speed) + (self.frames - 1) * self.later.seconds(speed)
 
 
 def plan_video(stylizer, info, video: VideoConfig, masks: int = 0, anyway: bool = False) -> VideoPlan:
