@@ -1,83 +1,80 @@
-"""The README's Options tables say what `stylize --help` says, as a user reads both (section,
-default), and --help's defaults are the defaults dataclasses' own."""
+"""The README as a newcomer reads it: short, its test command the one CI runs, its links
+into docs/ alive. (Its commands and Python example are checked with the pages' in
+tests/test_docs.py.)"""
 
 import re
+import shlex
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from stylize.cli.main import main
-from stylize.config import BATCH_DEFAULTS, DEFAULTS
-from stylize.jobs.video import VIDEO_DEFAULTS
-from stylize.watch.session import WATCH_DEFAULTS
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-# Where --help states a rule ("1.0 for lbfgs, 0.02 for adam"), the README gives the value the
-# default run uses (vgg19, L-BFGS, one image), which the rule must contain.
-RULES = {"--output", "--lr", "--weights", "--style-layers", "--content-layer"}
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+CI = ROOT / ".ci" / "run"
 
 
-def readme_options() -> dict[str, tuple[str, str]]:
-    """{long option: (section, default cell)} from the README's Options section."""
+def quick_start() -> list[str]:
     text = README.read_text()
-    text = text[text.index("## Options"):]
-    text = text[: text.index("\n## ", 1)]
-    rows, section = {}, None
-    for line in text.splitlines():
-        if re.fullmatch(r"\*\*(.+)\*\*", line):
-            section = line.strip("*")
-        match = re.match(r"\| `([^`]+)` \|\s*([^|]*?)\s*\|", line)
-        if match and match.group(1).startswith("-"):
-            rows[match.group(1).split(", ")[-1].split()[0]] = (section, match.group(2).strip("`"))
-    return rows
+    block = re.search(r"## Quick start\n+```\n(.*?)```", text, re.DOTALL).group(1)
+    return block.splitlines()
 
 
-def help_options() -> dict[str, tuple[str, str]]:
-    """{long option: (section, shown default)} from `stylize --help` as printed (one line each)."""
-    text = CliRunner().invoke(main, ["--help"], terminal_width=10_000, max_content_width=10_000).output
-    entries, section = {}, None  # {option: (section, its lines joined)}: a long name puts its help below
-    for line in text.splitlines():
-        if re.fullmatch(r"\S.*:", line) and not line.startswith("Usage"):
-            section = line[:-1]
-        match = re.match(r"  (?:-\w, )?(--[\w-]+)", line)
-        if match and section:
-            option = match.group(1)
-            entries[option] = (section, line)
-        elif section and entries and line.startswith("    "):
-            entries[option] = (section, entries[option][1] + line)
-    rows = {}
-    for option, (section, entry) in entries.items():
-        shown = re.findall(r"\[default: (.*?)(?:; \d+<=x<=\d+)?\]", entry)  # the range is Click's
-        rows[option] = (section, shown[-1] if shown else "")
-    return rows
+def commented(comment: str) -> list[str]:
+    """The command of the Quick start line that ends in ``# <comment>``."""
+    line = next(line for line in quick_start() if line.rstrip().endswith(f"# {comment}"))
+    return shlex.split(line, comments=True)
 
 
-def test_every_option_is_in_the_readme_in_its_help_section_with_its_default():
-    readme, shown = readme_options(), help_options()
-    assert len(shown) > 50 and sorted(readme) == sorted(shown)
-    for option, (section, default) in shown.items():
-        assert readme[option][0] == section, option
-        cell = readme[option][1]
-        if option in RULES:
-            assert cell and cell in default, (option, cell, default)
-        else:
-            assert cell == default, (option, cell, default)
+def ci_command(program: str) -> list[str]:
+    """The first command of .ci/run that starts with ``program``, output-only flags left out."""
+    for line in CI.read_text().replace("\\\n", " ").splitlines():
+        tokens = shlex.split(line, comments=True)
+        if tokens[:len(program.split())] == program.split():
+            return [t for t in tokens if t not in ("-q", "--quiet")]
+    raise AssertionError(f"{CI} runs no {program!r}")
 
 
-def test_the_readme_check_sees_a_disagreement(monkeypatch):
-    text = README.read_text().replace("| `--size` | `512` |", "| `--size` | `1024` |")
-    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text)
-    assert readme_options()["--size"] == ("Output", "1024") != help_options()["--size"]
+def test_the_readme_is_a_five_minute_read():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 150 and len(text.split()) <= 1500, (len(text.splitlines()), len(text.split()))
 
 
-def test_help_defaults_are_the_dataclass_defaults():
-    given = main.make_context("stylize", ["photo.jpg", "painting.jpg"]).params  # what the command receives
-    # --style-layers L:W,... carries two fields: the names and their weights
-    assert given.pop("style_layers") == (DEFAULTS.style_layers, DEFAULTS.style_layer_weights)
-    checked = 0
-    for name, value in given.items():
-        for defaults in (DEFAULTS, BATCH_DEFAULTS, WATCH_DEFAULTS, VIDEO_DEFAULTS):
-            if hasattr(defaults, name):
-                assert value == getattr(defaults, name), name
-                checked += 1
-    assert checked >= 40, checked
+def test_the_test_command_is_the_one_ci_runs():
+    assert commented("Test") == ["pytest"]
+    assert ci_command("pytest") == commented("Test")
+    # CI installs more than the Quick start (the docs extra, for the site's build): the README says what
+    install = ci_command("pip install")
+    assert install == ["pip", "install", "-e", ".[test,docs]"]
+    assert 'after `pip install -e ".[test,docs]"`' in README.read_text()
+    assert commented("Install") == ["pip", "install", "-e", ".[test]"]
+
+
+def slug(heading: str) -> str:
+    """The anchor MkDocs (Python-Markdown's toc) gives a heading."""
+    text = re.sub(r"[^\w\s-]", "", heading).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def broken_links(text: str, base: Path) -> list[str]:
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"\w+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (base / path) if path else README
+        if not file.exists():
+            broken.append(target)
+            continue
+        headings = re.findall(r"^#+ (.+)$", file.read_text(), re.MULTILINE) if anchor else []
+        if anchor and anchor not in {slug(h) for h in headings}:
+            broken.append(target)
+    return broken
+
+
+def test_every_link_of_the_readme_leads_somewhere():
+    text = README.read_text()
+    assert text.count("](docs/") >= 20
+    assert broken_links(text, ROOT) == []
+
+
+def test_the_link_check_sees_a_missing_page_and_anchor():
+    text = "[a](docs/nowhere.md) [b](docs/index.md#gallery) [c](docs/index.md#no-such) [d](https://x.org/a)"
+    assert broken_links(text, ROOT) == ["docs/nowhere.md", "docs/index.md#no-such"]

@@ -1,0 +1,316 @@
+"""The documentation says what the code does, checked as a reader would use it.
+
+- Every `stylize`, `stylize-train` and `stylize-predict` command shown in README.md and
+  docs/ (code blocks and inline code) uses only options the command has, with values its
+  types and callbacks accept.
+- The options tables (docs/single-image.md) give `--help`'s sections and defaults, and
+  `--help`'s defaults are the defaults dataclasses' own.
+- Every file of the package has its row on docs/architecture.md, and no row names a file
+  that is gone.
+- The Python examples run: each ```python block of the pages, in a folder of tiny images,
+  with every run shrunk to 32 px, two iterations and random weights (a second each): what
+  is checked is that every name, argument and attribute they use exists and works.
+- The site builds with `mkdocs build --strict` (broken links, anchors, includes, pages left
+  out of the nav are errors); skipped, saying so, where the docs extra is not installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import stylize
+from stylize.cli.main import main
+from stylize.cli.train import predict, train
+from stylize.config import BATCH_DEFAULTS, DEFAULTS, StylizeConfig
+from stylize.jobs.video import VIDEO_DEFAULTS, VideoConfig
+from stylize.watch.session import WATCH_DEFAULTS
+
+from conftest import make_clip, make_content, make_style
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]  # docs/benchmarks/ holds tables, not commands
+OPTIONS_PAGE = DOCS / "single-image.md"
+ARCHITECTURE = DOCS / "architecture.md"
+PACKAGE = ROOT / "src" / "stylize"
+COMMANDS = {"stylize": main, "stylize-train": train, "stylize-predict": predict}
+
+
+# ---------------------------------------------------------------- commands shown in the pages
+
+
+def code_blocks(text: str) -> list[tuple[str, str, int]]:
+    """(language, body, line of the opening fence) of each fenced block."""
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1)
+            for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)]
+
+
+def shown_commands(text: str) -> list[tuple[int, list[str]]]:
+    """(line, tokens from the command's name on) of every command of ours in ``text``."""
+    found = []
+    for language, body, line in code_blocks(text):
+        if language not in ("", "bash", "sh", "console"):
+            continue
+        body = body.replace("\\\n", " ")  # continued lines are one command
+        for offset, command in enumerate(body.splitlines()):
+            found += _command(command.removeprefix("$ "), line + 1 + offset)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    for m in re.finditer(r"`(stylize(?:-train|-predict)? [^`]+)`", prose):
+        found += _command(m.group(1).replace("\n", " "), text.count("\n", 0, text.index(m.group(0))) + 1)
+    return found
+
+
+def _command(line: str, number: int) -> list[tuple[int, list[str]]]:
+    if not any(name in line.split() for name in COMMANDS):
+        return []
+    tokens = shlex.split(line, comments=True)  # '# Slurm array job' and '#SBATCH' lines are comments
+    starts = [i for i, token in enumerate(tokens) if token in COMMANDS]  # `parallel -j4 stylize ...` too
+    return [(number, tokens[starts[0]:])] if starts else []
+
+
+def bad_options(tokens: list[str]) -> list[str]:
+    """What is wrong with the options of one command line: unknown ones, values refused."""
+    command = COMMANDS[tokens[0]]
+    ctx = click.Context(command, info_name=tokens[0], **command.context_settings)
+    by_name = {name: p for p in command.params if isinstance(p, click.Option) for name in p.opts + p.secondary_opts}
+    by_name.update({name: None for name in ctx.help_option_names})
+    wrong, rest = [], iter(tokens[1:])
+    for token in rest:
+        if not token.startswith("-") or token == "-":
+            continue
+        name, _, inline = token.partition("=")
+        if name not in by_name:
+            wrong.append(f"{name}: no such option")
+            continue
+        param = by_name[name]
+        if param is None or param.is_flag or param.count:
+            continue
+        value = inline or next(rest, None)
+        if value is None:
+            wrong.append(f"{name}: no value")
+        elif not re.search(r"[$<{]", value):  # a placeholder ($TOKEN, {}/4) is the reader's to fill
+            try:
+                converted = param.type.convert(value, param, ctx)
+                if param.callback:
+                    param.callback(ctx, param, converted)
+            except click.BadParameter as e:
+                wrong.append(f"{name} {value}: {e.format_message()}")
+    return wrong
+
+
+def every_shown_command() -> list[tuple[str, int, list[str]]]:
+    return [(page.name, line, tokens) for page in PAGES for line, tokens in shown_commands(page.read_text())]
+
+
+def test_the_pages_show_commands_of_every_kind():
+    shown = every_shown_command()
+    assert len(shown) > 60, len(shown)
+    assert {tokens[0] for _, _, tokens in shown} == set(COMMANDS)
+    assert {page for page, _, _ in shown} >= {"README.md", "batch.md", "video.md", "regions.md", "big-outputs.md"}
+
+
+@pytest.mark.parametrize("page", [p.name for p in PAGES])
+def test_every_command_shown_uses_real_options_with_accepted_values(page):
+    path = next(p for p in PAGES if p.name == page)
+    wrong = [f"{page}:{line}: {' '.join(tokens)}: {problem}"
+             for line, tokens in shown_commands(path.read_text()) for problem in bad_options(tokens)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_command_check_sees_a_wrong_option_and_a_wrong_value():
+    text = "```\nstylize a.jpg b.jpg --sizes 256\n$ stylize a.jpg b.jpg --size big -o x.png\n```\n" \
+           "and `stylize a.jpg b.jpg --style-blend 0.7,x`, `stylize-train data --epoch 3`\n"
+    shown = shown_commands(text)
+    assert [line for line, _ in shown] == [2, 3, 5, 5]
+    problems = [bad_options(tokens) for _, tokens in shown]
+    assert problems[0] == ["--sizes: no such option"]
+    assert problems[1] == ["--size big: Invalid value for '--size': 'big' is not a valid integer."]
+    assert problems[2][0].startswith("--style-blend 0.7,x:")
+    assert problems[3] == ["--epoch: no such option"]
+    assert bad_options(["stylize", "a", "b", "--shard", "{}/4", "-q", "--max-memory", "6GiB"]) == []
+
+
+# ---------------------------------------------------------------- the options tables
+
+
+# Where --help states a rule ("1.0 for lbfgs, 0.02 for adam"), the page gives the value the
+# default run uses (vgg19, L-BFGS, one image), which the rule must contain.
+RULES = {"--output", "--lr", "--weights", "--style-layers", "--content-layer"}
+
+
+def page_options() -> dict[str, tuple[str, str]]:
+    """{long option: (section, default cell)} from the options page's Options section."""
+    text = OPTIONS_PAGE.read_text()
+    text = text[text.index("## Options"):]
+    text = text[: text.index("\n## ", 1)]
+    rows, section = {}, None
+    for line in text.splitlines():
+        if re.fullmatch(r"\*\*(.+)\*\*", line):
+            section = line.strip("*")
+        match = re.match(r"\| `([^`]+)` \|\s*([^|]*?)\s*\|", line)
+        if match and match.group(1).startswith("-"):
+            rows[match.group(1).split(", ")[-1].split()[0]] = (section, match.group(2).strip("`"))
+    return rows
+
+
+def help_options() -> dict[str, tuple[str, str]]:
+    """{long option: (section, shown default)} from `stylize --help` as printed (one line each)."""
+    text = CliRunner().invoke(main, ["--help"], terminal_width=10_000, max_content_width=10_000).output
+    entries, section = {}, None  # {option: (section, its lines joined)}: a long name puts its help below
+    for line in text.splitlines():
+        if re.fullmatch(r"\S.*:", line) and not line.startswith("Usage"):
+            section = line[:-1]
+        match = re.match(r"  (?:-\w, )?(--[\w-]+)", line)
+        if match and section:
+            option = match.group(1)
+            entries[option] = (section, line)
+        elif section and entries and line.startswith("    "):
+            entries[option] = (section, entries[option][1] + line)
+    rows = {}
+    for option, (section, entry) in entries.items():
+        shown = re.findall(r"\[default: (.*?)(?:; \d+<=x<=\d+)?\]", entry)  # the range is Click's
+        rows[option] = (section, shown[-1] if shown else "")
+    return rows
+
+
+def test_every_option_is_on_the_options_page_in_its_help_section_with_its_default():
+    page, shown = page_options(), help_options()
+    assert len(shown) > 50 and sorted(page) == sorted(shown)
+    for option, (section, default) in shown.items():
+        assert page[option][0] == section, option
+        cell = page[option][1]
+        if option in RULES:
+            assert cell and cell in default, (option, cell, default)
+        else:
+            assert cell == default, (option, cell, default)
+
+
+def test_the_options_check_sees_a_disagreement(monkeypatch):
+    text = OPTIONS_PAGE.read_text().replace("| `--size` | `512` |", "| `--size` | `1024` |")
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text)
+    assert page_options()["--size"] == ("Output", "1024") != help_options()["--size"]
+
+
+def test_help_defaults_are_the_dataclass_defaults():
+    given = main.make_context("stylize", ["photo.jpg", "painting.jpg"]).params  # what the command receives
+    # --style-layers L:W,... carries two fields: the names and their weights
+    assert given.pop("style_layers") == (DEFAULTS.style_layers, DEFAULTS.style_layer_weights)
+    checked = 0
+    for name, value in given.items():
+        for defaults in (DEFAULTS, BATCH_DEFAULTS, WATCH_DEFAULTS, VIDEO_DEFAULTS):
+            if hasattr(defaults, name):
+                assert value == getattr(defaults, name), name
+                checked += 1
+    assert checked >= 40, checked
+
+
+# ---------------------------------------------------------------- the architecture page
+
+
+def package_files(package: Path = PACKAGE) -> set[str]:
+    """Every file of the package as the page names it (core/engine.py), caches left out."""
+    return {p.relative_to(package).as_posix() for p in package.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+
+
+def architecture_rows(text: str) -> set[str]:
+    return set(re.findall(r"^\| `([^`]+)` \|", text, re.MULTILINE))
+
+
+def test_every_file_of_the_package_has_its_row_on_the_architecture_page():
+    files, rows = package_files(), architecture_rows(ARCHITECTURE.read_text())
+    assert "core/engine.py" in files and "watch/preview.html" in files
+    assert not files - rows, f"missing from docs/architecture.md: {sorted(files - rows)}"
+    assert not rows - files, f"docs/architecture.md names files that are gone: {sorted(rows - files)}"
+
+
+def test_the_architecture_check_sees_a_new_module(tmp_path):
+    package = tmp_path / "stylize"
+    (package / "core").mkdir(parents=True)
+    (package / "core" / "engine.py").write_text("")
+    (package / "core" / "new.py").write_text("")
+    rows = architecture_rows("| file | what |\n|---|---|\n| `core/engine.py` | one stylization |\n")
+    assert package_files(package) - rows == {"core/new.py"}
+
+
+# ---------------------------------------------------------------- the Python examples
+
+
+TINY = {"size": 32, "min_size": 0, "iterations": 2, "weights": "random"}  # and 2 iterations a later video frame
+
+
+def python_examples() -> list[tuple[str, str]]:
+    return [(f"{page.name}:{line}", body) for page in PAGES
+            for language, body, line in code_blocks(page.read_text()) if language == "python"]
+
+
+def test_the_pages_have_python_examples():
+    pages = {name.split(":")[0] for name, _ in python_examples()}
+    assert pages >= {"README.md", "quickstart.md", "batch.md", "video.md", "regions.md"}, pages
+
+
+@pytest.fixture
+def example_folder(tmp_path, monkeypatch):
+    """A folder holding every file the examples name, as tiny images; runs shrunk to TINY."""
+    for name in ("photo.jpg", "sky.jpg"):
+        make_content().save(tmp_path / name)
+    for name in ("painting.jpg", "a.jpg", "b.jpg", "ground.jpg", "starry_night.jpg"):
+        make_style(size=(48, 32)).save(tmp_path / name)
+    for name, box in (("sky_mask.png", (0, 0, 48, 16)), ("ground_mask.png", (0, 16, 48, 32))):
+        from PIL import Image, ImageDraw
+
+        mask = Image.new("L", (48, 32))
+        ImageDraw.Draw(mask).rectangle(box, fill=255)
+        mask.save(tmp_path / name)
+    (tmp_path / "photos").mkdir()
+    make_content().save(tmp_path / "photos" / "one.jpg")
+    make_content((32, 48)).save(tmp_path / "photos" / "two.jpg")
+    make_clip(tmp_path / "clip.mp4", frames=3)
+    monkeypatch.chdir(tmp_path)
+    # Every run goes through a Stylizer; the examples' own StylizeConfig(...) calls get the
+    # same sizes, so that a video's frames are read at the size the run uses.
+    from stylize.core.engine import Stylizer
+
+    real_init = Stylizer.__init__
+    monkeypatch.setattr(Stylizer, "__init__", lambda self, config=DEFAULTS, n_styles=1:
+                        real_init(self, dataclasses.replace(config, **TINY), n_styles))
+    monkeypatch.setattr(stylize, "StylizeConfig", lambda **given: StylizeConfig(**{**given, **TINY}))
+    monkeypatch.setattr(stylize, "VideoConfig", lambda **given: VideoConfig(**{**given, "frame_iterations": 2}))
+    return tmp_path
+
+
+@pytest.mark.slow  # a real run each, tiny as it is: a few seconds with torch's start
+@pytest.mark.parametrize("where, code", python_examples(), ids=[name for name, _ in python_examples()])
+def test_the_python_examples_run(where, code, example_folder, capsys):
+    exec(compile(code, where, "exec"), {"__name__": "__example__"})  # noqa: S102 (the docs' own code, run as a reader would)
+    made = {p.name for p in example_folder.rglob("*")}
+    assert made & {"out.png", "out.mp4", "one__starry_night.jpg"} or capsys.readouterr().out, where
+
+
+# ---------------------------------------------------------------- the site
+
+
+def test_the_site_builds_strict(tmp_path):
+    for module in ("mkdocs", "material", "mkdocs_click", "mkdocstrings_handlers.python"):
+        pytest.importorskip(module, reason=f"{module} is not installed: the docs extra, pip install -e '.[docs]'")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+           "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+                           "--site-dir", str(tmp_path / "site")], check=False, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    built = {p.name for p in (tmp_path / "site").glob("*.html")} - {"404.html"}
+    assert built == {p.with_suffix(".html").name for p in DOCS.glob("*.md")}
+    assert "mkdocs-click" not in (tmp_path / "site" / "cli.html").read_text()  # the directive was rendered
+    assert "--style-weight" in (tmp_path / "site" / "cli.html").read_text()
+    assert "StylizeConfig" in (tmp_path / "site" / "api.html").read_text()
