@@ -5,7 +5,7 @@
     python benchmarks/gpu.py --skip 8192           # leave a row out (tests, 512, 512-fp32, 2048, 8192, video)
     python benchmarks/gpu.py --smoke               # the same rows at 1/16 the size on the CPU: checks the script
 
-Prints one table (markdown, for the README and the issue):
+Prints one table (markdown, for docs/benchmarks/ and the issue):
 1. `pytest -m cuda`: the tests that need the GPU (tests/test_cuda.py), passed/failed;
 2. the default command at 512 px (the precision `auto` chose) and again in fp32, so the
    bf16/fp32 choice shows as a ratio measured in this run;

@@ -2,7 +2,7 @@
 
     python benchmarks/preview.py                         # 256 px, 3 runs of each variant (~3 minutes)
     python benchmarks/preview.py --size 512 --repeat 3
-    python benchmarks/preview.py --screenshot examples/preview.png   # the README's picture of the page
+    python benchmarks/preview.py --screenshot examples/preview.png   # the docs' picture of the page
 
 Variants, interleaved run by run so the host's noise falls on all of them alike:
 - plain: no preview (the CLI's progress callback only);

@@ -3,7 +3,7 @@
 Runs a grid of style weights (and a few TV weights) on example pairs with the
 bundled VGG19, records the loss after every iteration and writes, per pair, a
 contact sheet: one row per setting, one column per iteration count. Look at the
-sheets; the README says what was picked from them.
+sheets; docs/defaults.md says what was picked from them.
 
     python benchmarks/tune_weights.py --size 512 --out benchmarks/out
 """

@@ -79,7 +79,7 @@ def _layers_default(layers: dict) -> str:
     return "; ".join(f"{m}: {','.join(v)}" for m, v in layers.items() if m != "vgg16")
 
 
-# --help in sections, by what a user is doing (the README's Options table has the same ones).
+# --help in sections, by what a user is doing (docs/single-image.md's Options tables have the same ones).
 HELP_GROUPS = (
     ("Output", ("output", "size", "save_every", "grid", "quiet")),
     ("Style", ("style_weight", "content_weight", "tv_weight", "style_blend", "style_scale", "preserve_color",

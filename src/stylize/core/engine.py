@@ -209,22 +209,26 @@ class WarmStart:
     plateau_window: int = PLATEAU_WINDOW
 
 
-# Sides (px) of the two timed evaluations the time model is fitted to: a GPU's fixed cost per
-# pass shows only against a pass large enough to keep it busy.
-SPEED_SIDES = {"cpu": (256, 512), "other": (256, 1024)}
+# Sides (px) of the timed evaluations. A CPU is busy from small passes on: one timing at 512 px,
+# no fixed part (a busy machine's noise on a second, small timing made one up: 1.5 s per pass).
+# A GPU is not: a 256 px and a 1024 px timing give its fixed cost per pass and its cost per pixel.
+CPU_SIDE, GPU_SIDES = 512, (256, 1024)
 
 
 def measure_speed(extractor, cfg: StylizeConfig, device: torch.device, precision: str, masks: int = 0) -> Speed:
-    """The fixed and per-pixel cost of one forward + backward of the objective on ``device``, from
-    timings at two sizes (plan.Speed): measured, not assumed, as plan.py's time model needs.
+    """The cost of one forward + backward of the objective on ``device`` (plan.Speed), timed:
+    measured, not assumed, as plan.py's time model needs.
 
     ``masks``: as many regional styles, each with its own statistics at every style layer
     (a two-mask run costs about a third more than one style).
     """
-    small, large = SPEED_SIDES["cpu" if device.type == "cpu" else "other"]
-    timings = [(side * side, _time_evaluation(extractor, cfg, device, precision, side, masks))
-               for side in (small, large)]
-    return Speed.fit(*timings)
+    def timed(side: int) -> tuple[int, float]:
+        return side * side, _time_evaluation(extractor, cfg, device, precision, side, masks)
+
+    if device.type == "cpu":
+        pixels, seconds = timed(CPU_SIDE)
+        return Speed(0.0, seconds / pixels)
+    return Speed.fit(*map(timed, GPU_SIDES))
 
 
 def _time_evaluation(extractor, cfg: StylizeConfig, device: torch.device, precision: str, side: int,

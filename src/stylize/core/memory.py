@@ -24,7 +24,7 @@ from ..config import StylizeConfig
 from ..net.features import truncated_body
 
 GIB, MIB = 2**30, 2**20
-# Fitted to the peak RSS of default runs at 256, 512 and 768 px on the CPU (README): autograd's
+# Fitted to the peak RSS of default runs at 256, 512 and 768 px on the CPU (docs/benchmarks.md): autograd's
 # saved tensors and the transient gradient buffers come to about this many times the summed
 # layer outputs in fp32 bytes (least squares: fp32 0.96, bf16 0.83, both rounded up), plus a
 # fixed working set of the allocator and oneDNN (fits: 89 and 161 MiB; the larger kept).
@@ -35,9 +35,12 @@ WORKSPACE = 160 * MIB
 # a line-search copy. Adam keeps its two moments instead of pairs and direction.
 IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
 SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
-# A tiled evaluation runs crops of a few shapes one after another; the allocator keeps some of
-# each: a 1024 px run in 256 px tiles peaked 387 MiB over the rest of the estimate.
+# A tiled evaluation runs crops of a few shapes one after another; the heap keeps freed blocks
+# that a crop of another shape cannot always reuse: a 1024 px run in 256 px tiles peaked 387 MiB
+# over the rest of the estimate, a 4096 px run in 4 tiles of 2048 px 2.3 GiB (36% of one crop's
+# network bytes, 6.3 GiB; AMD EPYC). The larger of the two is counted.
 TILED_OVERHEAD = 400 * MIB
+TILED_SHARE = 0.36
 
 
 @lru_cache(maxsize=32)
@@ -89,14 +92,19 @@ def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
 
 
 def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool, masks: int = 0) -> int:
-    """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target (and a tiled run's slack)."""
+    """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target."""
     image = 3 * height * width * 4
     copies = IMAGE_COPIES[cfg.optimizer] + (2 * pairs if cfg.optimizer == "lbfgs" else 0) + (1 if tiled else 0)
     channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
     content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
     # A regional mask: its weights at the image's size, moments, and pooled to each layer (< 1/3 more).
     regions = masks * height * width * 4 * 2
-    return copies * image + content + regions + (TILED_OVERHEAD if tiled else 0)
+    return copies * image + content + regions
+
+
+def tiled_slack(network: int) -> int:
+    """What a tiled scale holds besides its crop's ``network`` bytes: blocks the heap keeps."""
+    return max(TILED_OVERHEAD, int(TILED_SHARE * network))
 
 
 def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:

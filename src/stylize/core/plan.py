@@ -22,7 +22,7 @@ import torch
 from ..config import SIZE_RANGE, StylizeConfig
 from ..errors import BadInputError, opt
 from ..net.layers import halo, min_input_size, stride
-from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes
+from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes, tiled_slack
 from .tiling import TilePlan, plan_tiles, whole
 
 MIN_HISTORY = 5
@@ -44,7 +44,7 @@ def schedule(cfg: StylizeConfig) -> list[tuple[int, int]]:
     finer scale starts from the photo at its size plus the last one's change, upsampled
     (optimize.next_start), and mostly adds detail, so
     a scale costs about a quarter of the next and the run's time grows with the output's
-    pixels (README: the schedules measured).
+    pixels (docs/defaults.md: the schedules measured).
     """
     sizes = [cfg.size]
     while cfg.min_size and round(sizes[-1] / 2) >= max(cfg.min_size, SIZE_RANGE[0]):
@@ -177,8 +177,9 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         pairs = min(history, iterations)
         ch, cw = tiles.largest_crop
         side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
-        peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(
-            network_bytes(cfg, ch, cw, precision, masks), style_pass_bytes(cfg, side, side))
+        network = network_bytes(cfg, ch, cw, precision, masks)
+        network += tiled_slack(network) if tiles.tiled else 0
+        peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(network, style_pass_bytes(cfg, side, side))
         return ScalePlan(size, w, h, iterations, history, tiles, int(peak), *_work(tiles, iterations))
 
     histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]

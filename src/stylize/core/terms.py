@@ -146,7 +146,7 @@ class RangeTerm(nn.Module):
         return self.weight * stats["sum"] / stats["count"].clamp_min(1)
 
 
-# The range penalty's weight (README, How the defaults were chosen): the saved image scored
+# The range penalty's weight (docs/defaults.md): the saved image scored
 # best at 1000 (at 100 pixels strayed further and were cut off on saving); at 1e5 the flat red
 # picture was nearly trapped again (style 0.79 against 0.15).
 RANGE_WEIGHT = 1000.0
