@@ -232,9 +232,10 @@ def release_freed_memory() -> None:
     """Hands the heap's free memory back to the system (glibc; elsewhere nothing), between scales.
 
     A scale's blocks are the previous one's sizes times four: kept, the freed ones sat amid the
-    heap, too small for the new requests, and a 2048 px run peaked 11% over its estimate (11.5
-    GiB against 10.4) with 5.4% of its CPU time in the kernel. Each scale now starts from a
-    trimmed heap and reuses its own blocks from its second evaluation on.
+    heap, too small for the new requests. A 2048 px run peaked at 11,779 MiB with 5.4% of its
+    CPU time in the kernel; trimmed, 11,357 MiB and 2.6% (AMD EPYC). Still 7% over its
+    estimate: within a scale, L-BFGS's vectors, allocated between evaluations, split freed
+    blocks too (issue 23's notes).
     """
     libc = _glibc()
     if libc is not None:
