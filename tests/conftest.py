@@ -245,6 +245,8 @@ TILING_CASES = {
     "vgg19-shallow": ("vgg19", ("relu1_1", "relu2_1", "relu3_1"), "relu2_2", (96, 80), 32),
     "vgg19-paper": ("vgg19", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2", (176, 160), 80),
     "resnet50": ("resnet50", ("relu", "layer1", "layer2"), "layer2", (160, 144), 48),
+    # the default's shape: content deeper than every style layer (a tiled first pass stops short)
+    "vgg19-deep-content": ("vgg19", ("relu1_1", "relu2_1"), "relu3_1", (96, 80), 32),
 }
 
 

@@ -24,7 +24,7 @@ def test_estimate_a_tiled_plan(cli, images):
     result = cli(images["content"], images["style"], "--estimate", "--size", "2048", "--max-memory", "4GiB")
     assert result.exit_code == 0, result.stderr
     last = result.stdout.strip().splitlines()[-2]
-    assert last.split()[0] == "2048x1365" and re.search(r"\d+ tiles of \d+ px \(\+48 px halo\)", last)
+    assert last.split()[0] == "2048x1365" and re.search(r"\d+ tiles of \d+x\d+ px \(\+48 px halo\)", last)
     assert "allowed (--max-memory)" in result.stdout.splitlines()[0]
 
 

@@ -138,8 +138,8 @@ def test_nan_forever_is_one_clear_error(cli, images, tmp_path, monkeypatch):
 def test_bf16_nan_falls_back_to_fp32(monkeypatch, images):
     features = Objective.features
 
-    def broken_in_bf16(self, image):
-        out = features(self, image)
+    def broken_in_bf16(self, image, upto=None):
+        out = features(self, image, upto)
         return {k: v * float("nan") for k, v in out.items()} if self.bf16 else out
 
     monkeypatch.setattr(Objective, "features", broken_in_bf16)

@@ -65,6 +65,23 @@ def test_a_tiled_gradient_equals_the_whole_one(case, term):
     assert grad_whole.norm() > 0 and error < 1e-9, error
 
 
+def test_the_first_pass_runs_the_network_only_as_deep_as_the_style_reads():
+    """The content term is linear in its sums: its gradient needs no first pass, so neither do
+    the layers past the deepest style layer: n crops run them n times, the style's 2n - 1."""
+    model, style_layers, content_layer, size, tile = TILING_CASES["vgg19-deep-content"]
+    objective, _ = tiling_objective(model, style_layers, content_layer, size)
+    assert objective.first_pass_upto == "relu2_1"
+    names = objective.extractor.names
+    calls = {name: 0 for name in (style_layers[-1], content_layer)}
+    for name in calls:
+        module = objective.extractor.body[names.index(name)]
+        module.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+    plan = plan_tiles(*size, tile, halo(model, [*style_layers, content_layer]), 8)
+    n = len(plan.windows)
+    value_and_grad(objective, smooth_image(*size, seed=3).double(), plan)
+    assert n > 2 and calls == {style_layers[-1]: 2 * n - 1, content_layer: n}
+
+
 def test_a_halo_short_of_the_receptive_field_is_not_exact():
     model, style_layers, content_layer, size, tile = TILING_CASES["vgg19-shallow"]
     objective, _ = tiling_objective(model, style_layers, content_layer, size)

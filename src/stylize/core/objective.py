@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import StylizeConfig
-from ..net.layers import halo, stride
+from ..net.layers import halo, layer_names, stride
 from .statistics import blend_targets, moment_sums, moments_of
 from .terms import RANGE_WEIGHT, ContentTerm, RangeTerm, Stats, StyleTerm, Term, TVTerm, owned
 from .tiling import OnTile, TilePlan, Window, accumulate, feature_map, plan_tiles, value_and_grad, whole
@@ -133,19 +133,35 @@ class Objective(nn.Module):
                 terms.append(StyleTerm(layer, region.targets[layer], s, cfg.style_weight * w, cfg.style_loss, pooled))
         return terms
 
-    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def features(self, image: torch.Tensor, upto: str | None = None) -> dict[str, torch.Tensor]:
+        """The network's taps on ``image``, up to layer ``upto`` only if given ("": none, no pass)."""
+        if upto == "":
+            return {}
         if self.channels_last:  # the network's layout (see Stylizer); gradients come back to image's
             image = image.contiguous(memory_format=torch.channels_last)
         if not self.bf16:
-            return self.extractor(image)
+            return self.extractor(image, upto)
         with torch.autocast(image.device.type, dtype=torch.bfloat16):
-            return self.extractor(image)  # bf16: each term takes its positions in fp32 (terms.owned)
+            return self.extractor(image, upto)  # bf16: each term takes its positions in fp32 (terms.owned)
 
-    def statistics(self, crop: torch.Tensor, window: Window) -> list[Stats]:
-        """Each term's statistics over the positions ``window`` gives this crop of the image."""
+    def statistics(self, crop: torch.Tensor, window: Window, first_pass: bool = False) -> list[Stats]:
+        """Each term's statistics over the positions ``window`` gives this crop of the image.
+
+        ``first_pass``: a tiled evaluation's sums that fix its gradient: only the terms that are
+        not linear in their statistics (the others get {}), and the network only as deep as they
+        read: the default's style stops at relu4_1, 13% of the pass short of the content's relu4_2.
+        """
         # Unclamped: RangeTerm keeps the iterate near [0, 1] (see there why no clamp).
-        features = self.features(crop)
-        return [term.statistics(features, crop, window) for term in self.terms]
+        wanted = [not (first_pass and term.linear) for term in self.terms]
+        features = self.features(crop, self.first_pass_upto if first_pass else None)
+        return [term.statistics(features, crop, window) if want else {} for term, want in zip(self.terms, wanted)]
+
+    @property
+    def first_pass_upto(self) -> str:
+        """The deepest layer a term that is not linear reads ("": none reads the network)."""
+        names = layer_names(self.cfg.model)
+        layers = [term.layer for term in self.terms if not term.linear and term.layer is not None]
+        return max(layers, key=names.index, default="")
 
     def losses(self, stats: list[Stats]) -> dict[str, torch.Tensor]:
         """The weighted terms from statistics summed over the whole image; "total" also counts

@@ -2,8 +2,8 @@
 much L-BFGS history, the peak memory, and how long it will take.
 
 Memory first: a scale runs whole when it fits the budget, with the longest L-BFGS history
-that lets it; otherwise in the largest tiles that fit (tiling.py: the same objective and
-gradient, computed in pieces). Tiles cost time (each carries a halo as wide as the
+that lets it; otherwise in the grid of tiles that fits with the least work (tiling.py: the
+same objective and gradient, computed in pieces). Tiles cost time (each carries a halo as wide as the
 network's receptive field, and a tiled evaluation makes an extra forward pass), the
 history costs memory only: each remembered step is two copies of the image, gigabytes at
 print sizes, while the result hardly depends on it (512 px, default run: objective 1.2428,
@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Optional
 
 import torch
 
 from ..config import SIZE_RANGE, StylizeConfig
 from ..errors import BadInputError, opt
-from ..net.layers import halo, min_input_size, stride
+from ..net.features import truncated_body
+from ..net.layers import halo, layer_names, min_input_size, stride
 from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes, tiled_slack
-from .tiling import TilePlan, plan_tiles, whole
+from .tiling import TilePlan, plan_grid, plan_tiles, whole
 
 MIN_HISTORY = 5
 MIN_TILE = 128  # px: below this a crop would be mostly halo
@@ -32,6 +34,7 @@ EVALS_PER_ITERATION = 1.15
 # A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first
 # pass. Measured 0.46-0.49 on the EPYC (bf16, 256 to 2048 px), whose cost per pixel is flat from
 # 0.2 to 2.8 MP (3.75, 3.36, 3.40 us at 512, 1024, 2048 px): the time model is linear in pixels.
+# The first pass stops at the deepest style layer: times its share of the convolutions' work.
 FORWARD_SHARE = 0.5
 
 
@@ -98,10 +101,11 @@ class ScalePlan:
 
     @property
     def how(self) -> str:
-        """'whole' or '12 tiles of 880 px (+80 px halo)'."""
+        """'whole' or '3 tiles of 681x344 px (+48 px halo)' (height x width: the largest)."""
         if not self.tiled:
             return "whole"
-        return f"{len(self.tiles.windows)} tiles of {self.tiles.largest_tile} px (+{self.tiles.halo} px halo)"
+        th, tw = self.tiles.largest_tile
+        return f"{len(self.tiles.windows)} tiles of {th}x{tw} px (+{self.tiles.halo} px halo)"
 
     def with_iterations(self, iterations: int) -> ScalePlan:
         """The same scale run for ``iterations`` (a video's later frames: only the last scale)."""
@@ -156,13 +160,50 @@ def plan_run(cfg: StylizeConfig, photo: tuple[int, int], precision: str, device:
     return RunPlan(tuple(scales), budget)
 
 
-def _work(tiles: TilePlan, iterations: int) -> tuple[float, float]:
+def _work(tiles: TilePlan, iterations: int, first_pass: float = 1.0) -> tuple[float, float]:
     """(pixel-evaluations, crop-evaluations) one scale costs: every crop forward and backward, and
-    all but the last forward once more (a tiled evaluation's first pass, tiling.value_and_grad)."""
+    all but the last forward once more, ``first_pass`` of the way (a tiled evaluation's first pass,
+    tiling.value_and_grad)."""
     crops = [(w.bottom - w.top) * (w.right - w.left) for w in tiles.windows]
     evaluations = iterations * EVALS_PER_ITERATION
-    pixels = sum(crops) + FORWARD_SHARE * sum(crops[:-1])
-    return evaluations * pixels, evaluations * (len(crops) + FORWARD_SHARE * (len(crops) - 1))
+    again = FORWARD_SHARE * first_pass
+    return evaluations * (sum(crops) + again * sum(crops[:-1])), evaluations * (len(crops) + again * (len(crops) - 1))
+
+
+@lru_cache(maxsize=32)
+def convolution_share(model: str, upto: str, layers: tuple[str, ...]) -> float:
+    """The share of a pass's convolution work (multiply-adds per input pixel) done by layer ``upto``,
+    of a pass through the deepest of ``layers``. VGG19 to relu4_1 of one to relu4_2: 0.87, as timed
+    (0.81 s of 0.94 s at 1024 px, EPYC). One pass on the meta device: no memory, no time."""
+    body, names, _ = truncated_body(model, list(layers))
+    side, work, done = 64, [], {}
+    hooks = [m.register_forward_hook(lambda m, _, out: work.append(
+        out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups))
+        for m in body.modules() if isinstance(m, torch.nn.Conv2d)]
+    x = torch.empty(1, 3, side, side, device="meta")
+    with torch.no_grad():
+        for name, module in zip(names, body):
+            x = module(x)
+            done[name] = sum(work)
+    for hook in hooks:
+        hook.remove()
+    return done[upto] / max(done[names[-1]], 1)
+
+
+def scale_plan(cfg: StylizeConfig, size: int, dims: tuple[int, int], iterations: int, precision: str, fixed: int,
+               masks: int, history: int, tiles: TilePlan) -> ScalePlan:
+    """One scale of ``dims`` = (w, h) px run with ``history`` in ``tiles``: its peak memory and work."""
+    w, h = dims
+    ch, cw = tiles.largest_crop
+    style_side = max(1, round(size * cfg.style_scale))
+    side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
+    network = network_bytes(cfg, ch, cw, precision, masks)
+    network += tiled_slack(network) if tiles.tiled else 0
+    pairs = min(history, iterations)
+    peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(network, style_pass_bytes(cfg, side, side))
+    upto = max(cfg.style_layers, key=layer_names(cfg.model).index)  # as Objective.first_pass_upto: the style's
+    first_pass = convolution_share(cfg.model, upto, (*cfg.style_layers, cfg.content_layer))
+    return ScalePlan(size, w, h, iterations, history, tiles, int(peak), *_work(tiles, iterations, first_pass))
 
 
 def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precision: str, fixed: int,
@@ -171,16 +212,9 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
     layers = [*cfg.style_layers, cfg.content_layer]
     step = max(stride(cfg.model, layer) for layer in layers)
     margin = halo(cfg.model, layers)
-    style_side = max(1, round(size * cfg.style_scale))
 
     def scale(history: int, tiles: TilePlan) -> ScalePlan:
-        pairs = min(history, iterations)
-        ch, cw = tiles.largest_crop
-        side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
-        network = network_bytes(cfg, ch, cw, precision, masks)
-        network += tiled_slack(network) if tiles.tiled else 0
-        peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(network, style_pass_bytes(cfg, side, side))
-        return ScalePlan(size, w, h, iterations, history, tiles, int(peak), *_work(tiles, iterations))
+        return scale_plan(cfg, size, (w, h), iterations, precision, fixed, masks, history, tiles)
 
     histories = [n for n in (cfg.history, 50, 20, 10, MIN_HISTORY) if n <= cfg.history]
     histories = list(dict.fromkeys(histories))
@@ -191,25 +225,28 @@ def _fit(cfg: StylizeConfig, size: int, w: int, h: int, iterations: int, precisi
         plain = scale(history, whole(h, w))
         if plain.peak <= budget:
             return plain
-    tiled = []
-    for history in histories:
-        tile = _largest_tile(lambda t: scale(history, plan_tiles(h, w, t, margin, step)).peak <= budget,
-                             step, max(w, h))
-        if tile:
-            tiled.append(scale(history, plan_tiles(h, w, tile, margin, step)))
+    tiled = [plan for history in histories
+             for plan in _fitting_grids(lambda grid: scale(history, grid), h, w, margin, step, budget)]
     # The fewest pixel-evaluations (fewer crops, less halo), then the longest history (min keeps the first).
     return min(tiled, key=lambda c: c.work) if tiled else scale(histories[-1], plan_tiles(h, w, MIN_TILE, margin, step))
 
 
-def _largest_tile(fits, step: int, longest: int) -> Optional[int]:
-    """The largest tile (a multiple of ``step``, at least MIN_TILE) for which ``fits``; None if none."""
-    low, high = math.ceil(MIN_TILE / step), longest // step
-    if high < low or not fits(low * step):
-        return None
-    while low < high:  # binary search: smaller tiles need less memory
-        mid = (low + high + 1) // 2
-        if fits(mid * step):
-            low = mid
-        else:
-            high = mid - 1
-    return low * step
+def _fitting_grids(scale, h: int, w: int, margin: int, step: int, budget: float) -> list[ScalePlan]:
+    """For each number of rows, the fewest columns whose tiles fit ``budget`` (more columns: more
+    halo and more crops, so more work). Rows and columns of any count: strips across a wide
+    image carry halo on two sides, not four (1024 px in 2 GiB: 3 strips cost 1.59 whole
+    evaluations, 4 squares 1.72)."""
+    most_rows, most_cols = max(1, h // MIN_TILE), max(1, w // MIN_TILE)
+    found = []
+    for rows in range(1, most_rows + 1):
+        low, high = (2 if rows == 1 else 1), most_cols
+        if low > high or scale(plan_grid(h, w, rows, high, margin, step)).peak > budget:
+            continue
+        while low < high:  # binary search: more columns, smaller crops, less memory
+            mid = (low + high) // 2
+            if scale(plan_grid(h, w, rows, mid, margin, step)).peak <= budget:
+                high = mid
+            else:
+                low = mid + 1
+        found.append(scale(plan_grid(h, w, rows, low, margin, step)))
+    return found

@@ -30,6 +30,9 @@ class Term(Protocol):
     name: str  # the loss it is reported under: "style" for every style layer and region
     layer: str | None  # the network layer it reads; None: the image's pixels
     reported: bool  # False: counted in "total" only, not reported on its own (RangeTerm)
+    # True: the loss is its statistics times constants, so its gradient with respect to them is
+    # known before they are summed, and a tiled evaluation's first pass can leave it out
+    linear: bool
 
     def statistics(self, features: dict[str, torch.Tensor], image: torch.Tensor, window: Window) -> Stats: ...
 
@@ -39,7 +42,7 @@ class Term(Protocol):
 class ContentTerm(nn.Module):
     """Relative squared error to the content's features at one layer (Gatys et al.'s content loss)."""
 
-    name, reported = "content", True
+    name, reported, linear = "content", True, True
 
     def __init__(self, layer: str, target: torch.Tensor, stride: int, weight: float):
         super().__init__()
@@ -70,7 +73,7 @@ class StyleTerm(nn.Module):
     hard as in a run without masks, whatever the size of its region.
     """
 
-    name, reported = "style", True
+    name, reported, linear = "style", True, False
 
     def __init__(self, layer: str, target: dict, stride: int, weight: float, distance: str = "gram",
                  region: torch.Tensor | None = None):
@@ -97,7 +100,7 @@ class StyleTerm(nn.Module):
 class TVTerm(nn.Module):
     """Mean squared difference of neighbouring pixels (L2 total variation), in [0, 1] pixel units."""
 
-    name, layer, reported = "tv", None, True
+    name, layer, reported, linear = "tv", None, True, False  # divided by counts summed over the image
 
     def __init__(self, weight: float):
         super().__init__()
@@ -130,7 +133,7 @@ class RangeTerm(nn.Module):
     image's losses are those of the clamped image, where it is zero.
     """
 
-    name, layer, reported = "range", None, False
+    name, layer, reported, linear = "range", None, False, False
 
     def __init__(self, weight: float):
         super().__init__()
@@ -159,7 +162,7 @@ class TemporalTerm(nn.Module):
     Pixel-wise like TV, so a tile sums its own pixels and the loss is exact tiled.
     """
 
-    name, layer, reported = "temporal", None, True
+    name, layer, reported, linear = "temporal", None, True, False
 
     def __init__(self, warped: torch.Tensor, reliable: torch.Tensor, weight: float):
         """``warped``: (1, 3, H, W) in [0, 1]; ``reliable``: (1, 1, H, W) weights in [0, 1]."""

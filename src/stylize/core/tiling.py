@@ -75,11 +75,11 @@ def _span(start: int, stop: int, origin: int, end: int, stride: int, size: int) 
 
 @dataclass(frozen=True)
 class TilePlan:
-    """How one scale's image is cut: ``tile`` px tiles (at most) with a ``halo`` px border."""
+    """How one scale's image is cut: a grid of tiles with a ``halo`` px border, ``tile`` px at most."""
 
     height: int
     width: int
-    tile: int
+    tile: int  # the longest side a tile owns: the style image's passes are cut no larger
     halo: int
     windows: tuple[Window, ...]
 
@@ -88,9 +88,10 @@ class TilePlan:
         return len(self.windows) > 1
 
     @property
-    def largest_tile(self) -> int:
-        """The longest side of the pixels a tile owns (tiles are cut equal, so often under ``tile``)."""
-        return max(max(w.inner[1] - w.inner[0], w.inner[3] - w.inner[2]) for w in self.windows)
+    def largest_tile(self) -> tuple[int, int]:
+        """(height, width) of the largest pixels a tile owns (tiles are cut nearly equal)."""
+        return max(((w.inner[1] - w.inner[0], w.inner[3] - w.inner[2]) for w in self.windows),
+                   key=lambda hw: hw[0] * hw[1])
 
     @property
     def largest_crop(self) -> tuple[int, int]:
@@ -103,24 +104,33 @@ def whole(height: int, width: int) -> TilePlan:
 
 
 def plan_tiles(height: int, width: int, tile: int, halo: int, step: int) -> TilePlan:
-    """Tiles of at most ``tile`` px, equal in size, with edges on multiples of ``step``."""
+    """Tiles of at most ``tile`` px a side, equal in size, with edges on multiples of ``step``."""
+    tile = max(step, tile // step * step)
+    return plan_grid(height, width, math.ceil(height / tile), math.ceil(width / tile), halo, step)
+
+
+def plan_grid(height: int, width: int, rows: int, cols: int, halo: int, step: int) -> TilePlan:
+    """``rows`` x ``cols`` tiles, as equal as cuts on multiples of ``step`` allow.
+
+    Tiles need not be square: strips across a wide image carry halo on fewer sides.
+    """
     halo = math.ceil(halo / step) * step
-    rows, cols = _cuts(height, tile, step), _cuts(width, tile, step)
-    if len(rows) == 2 and len(cols) == 2:
+    ys, xs = _cuts(height, rows, step), _cuts(width, cols, step)
+    if len(ys) == 2 and len(xs) == 2:
         return whole(height, width)
     windows = []
-    for y0, y1 in zip(rows, rows[1:]):
-        for x0, x1 in zip(cols, cols[1:]):
+    for y0, y1 in zip(ys, ys[1:]):
+        for x0, x1 in zip(xs, xs[1:]):
             windows.append(Window(max(0, y0 - halo), max(0, x0 - halo), min(height, y1 + halo),
                                   min(width, x1 + halo), (y0, y1, x0, x1), height, width))
+    tile = max(max(b - a for a, b in zip(ys, ys[1:])), max(b - a for a, b in zip(xs, xs[1:])))
     return TilePlan(height, width, tile, halo, tuple(windows))
 
 
-def _cuts(length: int, tile: int, step: int) -> list[int]:
-    """[0, ..., length]: as few parts as fit ``tile``, as equal as cuts on multiples of ``step`` allow."""
-    tile = max(step, tile // step * step)
-    parts = max(1, math.ceil(length / tile))
+def _cuts(length: int, parts: int, step: int) -> list[int]:
+    """[0, ..., length] in ``parts`` as equal as cuts on multiples of ``step`` allow (fewer if too short)."""
     inner = [round(i * length / parts / step) * step for i in range(1, parts)]
+    inner = sorted({c for c in inner if 0 < c < length})
     return [0, *inner, length]
 
 
@@ -137,15 +147,23 @@ def accumulate(statistics: Callable, x: torch.Tensor, windows, on_tile: OnTile =
 
 
 def _add(summed: list[dict], stats: list[dict]) -> list[dict]:
-    return [{k: a[k] + b[k].detach() for k in a} for a, b in zip(summed, stats)]
+    return [_add_sums(a, b) for a, b in zip(summed, stats)]
+
+
+def _add_sums(a: dict, b: dict) -> dict:
+    """One term's sums plus another crop's, without the crops' graphs."""
+    return {k: a[k].detach() + b[k].detach() for k in a}
 
 
 def value_and_grad(objective, x: torch.Tensor, plan: TilePlan, on_tile: OnTile = None):
     """(loss terms, d total / d x) of the whole image, by tiles when the plan has several.
 
-    ``objective`` gives ``statistics(crop, window)`` per term and ``losses(summed stats)``.
-    The last crop of pass 1 runs with autograd and its graph serves as the first crop of pass
-    2: one forward pass of the 2n saved, at no extra peak (one crop's graph, as pass 2 holds).
+    ``objective`` gives ``statistics(crop, window, first_pass)`` per term and ``losses(summed
+    stats)``. The first pass sums only the terms that are not linear in their statistics (a
+    linear one's gradient is fixed without them), through the network only as deep as they
+    read. The last crop of pass 1 runs whole, with autograd, and its graph serves as the first
+    crop of pass 2: one forward pass of the 2n saved, at no extra peak (one crop's graph, as
+    pass 2 holds). The linear terms' sums come from pass 2.
     """
     if not plan.tiled:
         image = x.detach().requires_grad_(True)
@@ -154,15 +172,16 @@ def value_and_grad(objective, x: torch.Tensor, plan: TilePlan, on_tile: OnTile =
         return {k: v.detach() for k, v in losses.items()}, image.grad
     n = len(plan.windows)
     *others, last = plan.windows
-    summed = accumulate(objective.statistics, x, others, on_tile, 0, 2 * n)  # pass 1: the sums,
-    kept_crop = last.crop(x).detach().requires_grad_(True)  # the last crop's with its graph kept
+    first = lambda crop, window: objective.statistics(crop, window, first_pass=True)  # noqa: E731
+    summed = accumulate(first, x, others, on_tile, 0, 2 * n)  # pass 1: the sums that fix the gradient,
+    deferred = [not s for s in summed]  # (a linear term's: summed in pass 2)
+    kept_crop = last.crop(x).detach().requires_grad_(True)  # and the last crop's, every term's, with its graph
     kept_stats = objective.statistics(kept_crop, last)
-    summed = _add(summed, kept_stats)
+    summed = [_add_sums(s, k) if s else {key: v.detach() for key, v in k.items()} for s, k in zip(summed, kept_stats)]
     if on_tile is not None:
         on_tile(n, 2 * n)
     leaves = [{k: v.detach().requires_grad_(v.is_floating_point()) for k, v in s.items()} for s in summed]
-    losses = objective.losses(leaves)
-    losses["total"].backward()  # d loss / d each sum: fixed for pass 2
+    objective.losses(leaves)["total"].backward()  # d loss / d each sum, fixed for pass 2 (a linear term's at any sums)
     upstream = [{k: v.grad for k, v in s.items() if v.grad is not None} for s in leaves]
     grad = torch.zeros_like(x)
     for i, window in enumerate([last, *others]):  # pass 2: each crop's share of the gradient
@@ -171,11 +190,14 @@ def value_and_grad(objective, x: torch.Tensor, plan: TilePlan, on_tile: OnTile =
         else:
             crop = window.crop(x).detach().requires_grad_(True)
             stats = objective.statistics(crop, window)
+            summed = [_add_sums(s, t) if later else s for s, t, later in zip(summed, stats, deferred)]
         surrogate = sum((g * s[k]).sum() for s, u in zip(stats, upstream) for k, g in u.items())
         surrogate.backward()
         window.crop(grad).add_(crop.grad)
         if on_tile is not None:
             on_tile(n + i + 1, 2 * n)
+    with torch.no_grad():
+        losses = objective.losses(summed)
     return {k: v.detach() for k, v in losses.items()}, grad
 
 

@@ -76,12 +76,15 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         self.body, self.names, self.taps, self.normalize = body, names, set(taps), normalize
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, upto: str | None = None) -> dict[str, torch.Tensor]:
+        """{tapped layer: its output}; with ``upto``, only the layers up to it (a shorter pass)."""
         x, out = self.normalize(image), {}
         for name, module in zip(self.names, self.body):
             x = module(x)
             if name in self.taps:
                 out[name] = x
+            if name == upto:
+                break
         return out
 
 
