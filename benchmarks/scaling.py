@@ -5,6 +5,7 @@
     python benchmarks/scaling.py --sizes 8192 --device cuda
     python benchmarks/scaling.py --tiling-only           # 1024 px in tiles (2 GiB) against whole
     python benchmarks/scaling.py --sizes 4096 --iterations 10   # the last scale shortened
+    python benchmarks/scaling.py --sizes 1024 --regions --no-tiling   # two regional styles
 
 Every run is the default command (`stylize content style --size N`: coarse-to-fine, the
 memory plan, tiles where a scale does not fit) in a fresh subprocess, so its peak memory
@@ -16,7 +17,10 @@ estimates of both, and the final objective (fp32, the whole image, as bench.py s
 "last scale" is the cost that does not depend on the schedule: seconds per megapixel and
 per iteration of the output size (``--iterations`` shortens only that scale; compare rows
 by it). Then 1024 px forced into tiles (``--max-memory 2GiB``) against the same run whole:
-objective and time overhead. Images and JSON records go to benchmarks/out/ (not committed).
+objective and time overhead. ``--regions`` runs docs/regions.md's example instead (the coffee
+photo, Starry Night on the cup, The Great Wave on the table: two masks), whose memory the plan
+counts apart; its objective is the run's own final one (bf16, the last scale). Images and JSON
+records go to benchmarks/out/ (not committed).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", help="passed on: auto | fp32 | bf16")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     ap.add_argument("--iterations", type=int, help="the output size's iterations (default: the default's)")
+    ap.add_argument("--regions", action="store_true", help="docs/regions.md's two-mask example instead")
     ap.add_argument("--tiling-only", action="store_true", help="only the 1024 px tiled-against-untiled rows")
     ap.add_argument("--no-tiling", action="store_true", help="skip the 1024 px tiled-against-untiled rows")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -75,7 +80,7 @@ def spawn(args, size: int, max_memory, name: str, iterations=None) -> dict:
     command += ["--iterations", str(iterations)] if iterations else []
     max_memory = max_memory or args.max_memory
     command += ["--max-memory", max_memory] if max_memory else []
-    command += ["--precision", args.precision]
+    command += ["--precision", args.precision] + (["--regions"] if args.regions else [])
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr}")
@@ -102,17 +107,21 @@ def worker(args) -> None:
 
     cpu_before = psutil.Process().cpu_times()
     started = time.perf_counter()
-    stylizer = Stylizer(cfg)
+    content, styles, masks = args.content, [args.style], None
+    if args.regions:  # docs/regions.md's example
+        content, styles = str(EXAMPLES / "coffee.jpg"), [str(EXAMPLES / "starry_night.jpg"), str(EXAMPLES / "wave.jpg")]
+        masks = [str(EXAMPLES / "coffee_cup_mask.png"), str(EXAMPLES / "coffee_table_mask.png")]
+    stylizer = Stylizer(cfg, len(styles))
     from stylize.media.imageio import load_image
 
-    plan = stylizer.plan(load_image(args.content).size)
+    plan = stylizer.plan(load_image(content).size, len(masks or ()))
     scale_started = {}  # long edge -> (time, step) of the scale's first report
 
     def on_progress(p):
         if p.tile is None:
             scale_started.setdefault(p.size, (time.perf_counter(), p.step))
 
-    result = stylizer.run(args.content, [args.style], on_progress=on_progress)
+    result = stylizer.run(content, styles, on_progress=on_progress, masks=masks)
     seconds = time.perf_counter() - started
     cpu = psutil.Process().cpu_times()
     user, system = cpu.user - cpu_before.user, cpu.system - cpu_before.system
@@ -124,7 +133,7 @@ def worker(args) -> None:
     fine_iterations = max(result.steps - fine_step, 1)  # timed from the end of the first one
     cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    speed = stylizer.speed()
+    speed = stylizer.speed(len(masks or ()))
     precision = stylizer.precision  # what ran (score() below switches the network to fp32)
     print(json.dumps({
         "size": args.size, "width": last.width, "height": last.height, "seconds": seconds,
@@ -132,7 +141,8 @@ def worker(args) -> None:
         "scales": [f"{s.size}:{s.iterations}" for s in plan.scales], "steps": result.steps,
         "peak_bytes": cuda or rss, "cuda": bool(cuda), "allowed": budget(stylizer.cfg, stylizer.device),
         "estimated_peak": plan.peak, "estimated_seconds": plan.seconds(speed),
-        "objective": score(args, image, stylizer, plan), "image": str(image), "precision": precision,
+        "objective": result.losses["total"] if masks else score(args, image, stylizer, plan),
+        "masks": len(masks or ()), "image": str(image), "precision": precision,
         "kernel_share": system / max(user + system, 1e-9),  # the CPU time the kernel took (page faults)
         "last_per_iteration": (started + seconds - fine_start) / fine_iterations,
     }))
@@ -159,14 +169,16 @@ def _mib(n: float) -> str:
 
 def size_table(records: list[dict]) -> str:
     rows = [("| size | last scale | wall s | s / MP | last scale: s / MP / it | coarse scales | kernel |"
-             " peak MiB (est.) | allowed MiB | est. wall s | objective |"), "|---" * 11 + "|"]
+             " peak MiB (est., its error) | allowed MiB | est. wall s | objective |"), "|---" * 11 + "|"]
     for r in records:
         mp = r["width"] * r["height"] / 1e6
-        rows.append(f"| {r['width']}x{r['height']} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
+        masks = f", {r['masks']} masks" if r.get("masks") else ""
+        rows.append(f"| {r['width']}x{r['height']}{masks} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
                     f" {r['seconds'] / mp:.0f} | {r['last_per_iteration'] / mp:.2f} | {r['coarse_share']:.0%} |"
                     f" {r.get('kernel_share', 0):.1%} |"
                     f" {_mib(r['peak_bytes'])}"
-                    f" ({_mib(r['estimated_peak'])}) | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
+                    f" ({_mib(r['estimated_peak'])}, {r['estimated_peak'] / r['peak_bytes'] - 1:+.1%})"
+                    f" | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
                     f" {r['objective']:.4f} |")
     kind = "CUDA max allocated" if any(r["cuda"] for r in records) else "peak RSS"
     return "\n".join(rows) + f"\n\npeak: {kind}; schedules: " + "; ".join(
