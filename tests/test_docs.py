@@ -5,6 +5,9 @@
   types and callbacks accept.
 - The options tables (docs/single-image.md) give `--help`'s sections and defaults, and
   `--help`'s defaults are the defaults dataclasses' own.
+- No figure of a benchmark table (docs/benchmarks/, written by the scripts) is typed again
+  in the prose of the pages: they point to the table. A measured figure outside the tables
+  (a time, a size, a ratio) is typed on one page only; the others link there.
 - Every file of the package has its row on docs/architecture.md, and no row names a file
   that is gone.
 - The Python examples run: each ```python block of the pages, in a folder of tiny images,
@@ -215,6 +218,112 @@ def test_help_defaults_are_the_dataclass_defaults():
     assert checked >= 40, checked
 
 
+# ---------------------------------------------------------------- benchmark figures typed once
+
+
+TABLE_FILES = sorted((DOCS / "benchmarks").glob("*.md"))
+# A number and the word after it: 48.2 s, 11,357 MiB, 1.62x, 5.4%, 140 steps (not 2.11 of 2.11.0, not relu4_2's 4)
+NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\.\d)(?:\s?(%|[A-Za-z][\w/]*))?")
+UNITS = {"s", "ms", "us", "min", "h", "MiB", "GiB", "MB", "GB", "GFLOP/s", "s/MP", "%", "x"}
+# A figure of the prose that equals a table's by chance, and what it is: (page, figure).
+COINCIDENCES = {
+    ("defaults.md", "43.5"): "Gram's time on the Gram-against-Wasserstein sheet (flicker's table has a 43.5 too)",
+    ("defaults.md", "0.391"): "Wasserstein's SSIM on Chelsea x Shipwreck (balance-ssim's relu5_1 column has one)",
+}
+
+
+def _figure(match: re.Match) -> tuple[str, str]:
+    """(the value as written, commas left out; its unit, '' for none or a word that is not one)."""
+    unit = match.group(3) or ""
+    return match.group(1).replace(",", "") + (match.group(2) or ""), unit if unit in UNITS else ""
+
+
+def table_figures(files: list[Path] = TABLE_FILES) -> dict[tuple[str, str], set[str]]:
+    """{(value, unit): table files} of every number in the tables' rows and notes (not their first lines,
+    column titles or the command lines between tables). A cell's unit is often its column's: then ''."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in files:
+        lines = path.read_text().splitlines()[1:]
+        for i, line in enumerate(lines):
+            titles = line.startswith("|") and lines[i + 1:i + 2] and lines[i + 1].startswith("|---")
+            if titles or line.startswith("`"):
+                continue
+            for match in NUMBER.finditer(re.sub(r"`[^`]*`", "", line)):
+                value, unit = _figure(match)
+                other = match.group(3) and not unit and match.group(3) != "x"  # 140 steps is no 140 GiB
+                found.setdefault((value, "other" if other else unit), set()).add(path.name)
+    return found
+
+
+def prose(text: str) -> str:
+    """The page with its code, includes and link targets blanked out (line numbers kept)."""
+    text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.MULTILINE | re.DOTALL)
+    text = re.sub(r"^--8<--.*$", "", text, flags=re.MULTILINE)
+    text = re.sub(r"`[^`]*`", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    return re.sub(r"\]\([^)]*\)", "]()", text)
+
+
+def retyped_figures(text: str, figures: dict[tuple[str, str], set[str]]) -> list[tuple[int, str, str, list[str]]]:
+    """(line, value, unit, table files) of each figure of the prose that a table holds: a decimal
+    (0.571, 48.2 s, 5.4%), a number with thousands (11,779) or one of three digits or more with a
+    unit (161 s). A table's bare cell takes its column's unit: it matches any but % and x, which
+    a table writes in the cell."""
+    found = []
+    for match in NUMBER.finditer(prose(text)):
+        value, unit = _figure(match)
+        digits = value.replace(".", "").lstrip("0")
+        if len(digits) < 2 or not (match.group(2) or "," in match.group(1) or (len(digits) >= 3 and unit)):
+            continue
+        tables = sorted(set().union(*(files for (v, u), files in figures.items() if v == value and (
+            u == unit or (u == "" and unit not in ("%", "x")) or (unit == "" and u != "other")))))
+        if tables:
+            found.append((text.count("\n", 0, match.start()) + 1, value, unit, tables))
+    return found
+
+
+@pytest.mark.parametrize("page", [p.name for p in PAGES])
+def test_no_figure_of_a_benchmark_table_is_typed_again_in_the_prose(page):
+    text = next(p for p in PAGES if p.name == page).read_text()
+    retyped = [f"{line}: {value} {unit} (in {', '.join(tables)})"
+               for line, value, unit, tables in retyped_figures(text, table_figures())
+               if (page, value) not in COINCIDENCES]
+    assert not retyped, f"{page}: point to the table (or include it), not its figures:\n" + "\n".join(retyped)
+
+
+def test_the_figure_check_sees_a_retyped_figure(tmp_path):
+    table = tmp_path / "speed.md"
+    table.write_text("*`python benchmarks/bench.py` · machine: m · torch 2.14.1 · recorded 2026-12-04.*\n\n"
+                     "| run | wall s | peak GiB |\n|---|---|---|\n| default | 48.2 | 1.62 |\n"
+                     "| 1024 px | 140 steps | 5.4% |\n| history | 100 | 0.95 |\n")
+    figures = table_figures([table])
+    text = ("The default run took 48.2 s, 1.62 GiB at its peak; the kernel took 5.4% of the CPU.\n"
+            "```\nstylize a.jpg b.jpg  # 48.2 s\n```\n"
+            "Not `48.2 s` in code, not 140 GiB (140 steps), not 100% or 0.95x, not torch 2.14.1, not relu4_2.\n"
+            '--8<-- "benchmarks/speed.md"\n')
+    assert retyped_figures(text, figures) == [(1, "48.2", "s", ["speed.md"]), (1, "1.62", "GiB", ["speed.md"]),
+                                              (1, "5.4", "%", ["speed.md"])]
+    assert retyped_figures("a 48.20 s run", figures) == []  # another figure
+
+
+# Figures with a unit that two pages give for two different things: (value, unit): what each is.
+SAME_BY_CHANCE = {("1.5", "x"): "batch.md: a batch's speed-up; benchmarks.md: issue 23's target for tiles"}
+
+
+def test_a_measured_figure_outside_the_tables_is_typed_on_one_page_only():
+    """A time, size or ratio not in a table (the venv's 5.9 GB, a test run's 238 s) lives on one
+    page; the others link there. Decimals and numbers of three digits, with a unit, % aside."""
+    pages: dict[tuple[str, str], set[str]] = {}
+    for page in PAGES:
+        for match in NUMBER.finditer(prose(page.read_text())):
+            value, unit = _figure(match)
+            digits = value.replace(".", "").lstrip("0")
+            if unit and unit != "%" and len(digits) >= 2 and (match.group(2) or len(digits) >= 3):
+                pages.setdefault((value, unit), set()).add(page.name)
+    twice = {f"{value} {unit}: {sorted(names)}" for (value, unit), names in pages.items()
+             if len(names) > 1 and (value, unit) not in SAME_BY_CHANCE}
+    assert not twice, "on several pages (keep it on one, link there from the others):\n" + "\n".join(sorted(twice))
+
+
 # ---------------------------------------------------------------- the architecture page
 
 
@@ -306,8 +415,9 @@ def test_the_site_builds_strict(tmp_path):
         pytest.importorskip(module, reason=f"{module} is not installed: the docs extra, pip install -e '.[docs]'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
            "NO_MKDOCS_2_WARNING": "1"}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
-                           "--site-dir", str(tmp_path / "site")], check=False, capture_output=True, text=True, env=env, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+                           str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+                          check=False, capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     built = {p.name for p in (tmp_path / "site").glob("*.html")} - {"404.html"}
     assert built == {p.with_suffix(".html").name for p in DOCS.glob("*.md")}
