@@ -4,7 +4,8 @@
   docs/ (code blocks and inline code) uses only options the command has, with values its
   types and callbacks accept.
 - The options tables (docs/single-image.md) give `--help`'s sections and defaults, and
-  `--help`'s defaults are the defaults dataclasses' own.
+  `--help`'s defaults are the defaults dataclasses' own. A default stated in the prose
+  ("`--max-pixels` (default 100 MP)", "History 100 vectors") is `--help`'s too.
 - No figure of a benchmark table (docs/benchmarks/, written by the scripts) is typed again
   in the prose of the pages: they point to the table. A measured figure outside the tables
   (a time, a size, a ratio) is typed on one page only; the others link there.
@@ -167,9 +168,9 @@ def page_options() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def help_options() -> dict[str, tuple[str, str]]:
-    """{long option: (section, shown default)} from `stylize --help` as printed (one line each)."""
-    text = CliRunner().invoke(main, ["--help"], terminal_width=10_000, max_content_width=10_000).output
+def help_options(command: click.Command = main) -> dict[str, tuple[str, str]]:
+    """{long option: (section, shown default)} from `stylize --help` (or another command's) as printed."""
+    text = CliRunner().invoke(command, ["--help"], terminal_width=10_000, max_content_width=10_000).output
     entries, section = {}, None  # {option: (section, its lines joined)}: a long name puts its help below
     for line in text.splitlines():
         if re.fullmatch(r"\S.*:", line) and not line.startswith("Usage"):
@@ -216,6 +217,128 @@ def test_help_defaults_are_the_dataclass_defaults():
                 assert value == getattr(defaults, name), name
                 checked += 1
     assert checked >= 40, checked
+
+
+# ---------------------------------------------------------------- defaults stated in the prose
+
+
+# Statements of a default in the pages' own words: (page, pattern whose group is the value, option).
+# The test fails when a statement is gone (update this list) or its value is not the default.
+PROSE_DEFAULTS = [
+    ("README.md", r"Made with the defaults \((\d+) px", "--size"),
+    ("README.md", r"Made with the defaults \(\d+ px, (\w+) VGG19 weights\)", "--weights"),
+    ("index.md", r"with its defaults \((\d+) px", "--size"),
+    ("index.md", r"with its defaults \(\d+ px, (\w+) VGG19 weights\)", "--weights"),
+    ("quickstart.md", r"in Van Gogh's style at (\d+) px", "--size"),
+    ("defaults.md", r"style at `(relu\d_1\.\.relu\d_1)`", "--style-layers"),
+    ("defaults.md", r"style at `[^`]+`, content at `(\w+)`", "--content-layer"),
+    ("defaults.md", r"content at `\w+`, style weight\s+(\d+)\.", "--style-weight"),
+    ("defaults.md", r"\(`--coarse-iterations (\d+)`, `--iterations \d+`\)", "--coarse-iterations"),
+    ("defaults.md", r"\(`--coarse-iterations \d+`, `--iterations (\d+)`\)", "--iterations"),
+    ("defaults.md", r"History (\d+) vectors", "--history"),
+    ("defaults.md", r"Plateau tolerance ([\d.]+):", "--tolerance"),
+    ("defaults.md", r"(\w+), not Wasserstein, by default", "--style-loss"),
+    ("single-image.md", r"(\w+) stays the default", "--style-loss"),
+    ("single-image.md", r"step size \(`([\d.]+)` for adam\)", "--lr"),
+    ("benchmarks.md", r"L-BFGS remembers (\d+) steps by default", "--history"),
+    ("big-outputs.md", r"`--max-memory`,\s+by default ([^)]+)\)", "--max-memory"),
+    ("troubleshooting.md", r"memory allowed \(by default ([^)]+)\)", "--max-memory"),
+    ("troubleshooting.md", r"The default weights are (\w+);", "--weights"),
+    ("video.md", r"Optical flow: OpenCV's (\w+) \([^)]*\) by default", "--flow"),
+    ("video.md", r"`--frame-iterations (\d+)` against", "--frame-iterations"),
+    ("video.md", r"(\d+) at \d+ iterations was the\s+steadiest setting", "--temporal-weight"),
+    ("video.md", r"\d+ at (\d+) iterations was the\s+steadiest setting", "--frame-iterations"),
+    ("watching.md", r"The server binds to ([\d.]+) unless `--preview-host`", "--preview-host"),
+]
+# And the forms any page may use: `--opt` (default V) or (default: V); `--opt V` (the default);
+# `--opt` defaults to V; in an options table's row, (default `V`) or (default: V); in a table
+# headed by `--opt`, a row's `V` (default) or (vgg19 default).
+STATED = [
+    re.compile(r"`(--[\w-]+)`[^.;`]{0,40}?\(default:? ([^);]+)[);]"),
+    re.compile(r"`(--[\w-]+) ([^`]+)` \(the default\)"),
+    re.compile(r"`(--[\w-]+)`[^.;`]{0,40}? defaults to `?([^`,.;)]+)"),
+]
+
+
+def stated_defaults(page: str, text: str) -> list[tuple[int, str, str]]:
+    """(line, option, value) of every default the page states: its PROSE_DEFAULTS and the forms of STATED."""
+    found = [(m.start(1), option, m.group(1)) for name, pattern, option in PROSE_DEFAULTS if name == page
+             for m in re.finditer(pattern, text)]
+    found += [(m.start(2), m.group(1), m.group(2)) for form in STATED for m in form.finditer(text)]
+    table_option, start = None, 0  # the option a table is about (its header's, or a row's); where the line starts
+    for line in text.splitlines(keepends=True):
+        cells = line.split("|")
+        first = re.fullmatch(r"\s*`(?:-\w, )?(--[\w-]+)`\s*", cells[1]) if len(cells) > 2 else None
+        if not line.startswith("|"):
+            table_option = None
+        elif first and "---" not in line:
+            option = first.group(1)
+            table_option = table_option or option
+            found += [(start + m.start(1), option, m.group(1))  # (default `stylized`), (...; default: what ...)
+                      for m in re.finditer(r"default(?:: | `)([^`;)|]+)`?[;)]", line)]
+        elif table_option and len(cells) > 2:
+            found += [(start + m.start(1), table_option, m.group(1))
+                      for m in re.finditer(r"`([^`]+)` \((?:[^)]*\s)?default\)", cells[1])]
+        start += len(line)
+    return [(text.count("\n", 0, at) + 1, option, value.strip()) for at, option, value in sorted(found)]
+
+
+def is_the_default(stated: str, shown: str, option: str) -> bool:
+    """A stated value against --help's: numbers as numbers (100 MP is 100000000), words as words;
+    where --help gives a rule (RULES, "1.0 for lbfgs, 0.02 for adam") the value is one of its."""
+    stated = stated.strip("`")
+    mega = re.fullmatch(r"([\d.]+) ?MP", stated)
+    stated = str(float(mega.group(1)) * 1e6) if mega else stated
+    layers = re.fullmatch(r"relu(\d)_1\.\.relu(\d)_1", stated)  # relu1_1..relu4_1
+    stated = ",".join(f"relu{i}_1" for i in range(int(layers[1]), int(layers[2]) + 1)) if layers else stated
+    try:
+        return float(stated) == float(shown)
+    except ValueError:
+        pass
+
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"[\w.]+", text.lower()))
+
+    return words(stated) == words(shown) or (option in RULES and f" {words(stated)} " in f" {words(shown)} ")
+
+
+def page_commands(page: str) -> list[click.Command]:
+    return [train, predict] if page == "transfer-learning.md" else [main]
+
+
+@pytest.mark.parametrize("page", [p.name for p in PAGES])
+def test_every_default_stated_in_the_prose_is_the_real_one(page):
+    text = next(p for p in PAGES if p.name == page).read_text()
+    shown = {option: default for command in page_commands(page)
+             for option, (_, default) in help_options(command).items()}
+    wrong = [f"{page}:{line}: {option} {value!r}, but --help says {shown.get(option)!r}"
+             for line, option, value in stated_defaults(page, text)
+             if option not in shown or not is_the_default(value, shown[option], option)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_statement_of_a_default_listed_is_still_there():
+    pages = {p.name: p.read_text() for p in PAGES}
+    gone = [f"{page}: {pattern}" for page, pattern, _ in PROSE_DEFAULTS if not re.search(pattern, pages[page])]
+    assert not gone, "reworded or removed: update PROSE_DEFAULTS\n" + "\n".join(gone)
+    stated = [s for page, text in pages.items() for s in stated_defaults(page, text)]
+    assert len(stated) >= 30, len(stated)
+
+
+def test_the_default_check_sees_a_wrong_default():
+    text = ("- `--max-pixels` (default 50 MP) refuses them; `--flow raft` (the default) needs weights.\n"
+            "`--size` defaults to 256.\n\n"
+            "| `--preserve-color` | what it does |\n|---|---|\n| `luminance` (default) | the photo's colours |\n\n"
+            "| `-o, --output` | `out.png` | output file (default `stylized`) |\n")
+    stated = stated_defaults("robustness.md", text)
+    assert [(option, value) for _, option, value in stated] == [
+        ("--max-pixels", "50 MP"), ("--flow", "raft"), ("--size", "256"), ("--preserve-color", "luminance"),
+        ("--output", "stylized")]
+    shown = {option: default for option, (_, default) in help_options().items()}
+    assert [is_the_default(value, shown[option], option) for _, option, value in stated] == [
+        False, False, False, False, True]
+    assert is_the_default("100 MP", "100000000", "--max-pixels") and is_the_default("DIS", "dis", "--flow")
+    assert is_the_default("relu1_1..relu4_1", shown["--style-layers"], "--style-layers")
 
 
 # ---------------------------------------------------------------- benchmark figures typed once
