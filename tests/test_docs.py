@@ -10,7 +10,7 @@
   in the prose of the pages: they point to the table. A measured figure outside the tables
   (a time, a size, a ratio) is typed on one page only; the others link there.
 - Every file of the package has its row on docs/architecture.md, and no row names a file
-  that is gone.
+  that is gone; the import order it draws is the one tests/test_layout.py enforces.
 - The Python examples run: each ```python block of the pages, in a folder of tiny images,
   with every run shrunk to 32 px, two iterations and random weights (a second each): what
   is checked is that every name, argument and attribute they use exists and works.
@@ -465,6 +465,24 @@ def test_every_file_of_the_package_has_its_row_on_the_architecture_page():
     assert "core/engine.py" in files and "watch/preview.html" in files
     assert not files - rows, f"missing from docs/architecture.md: {sorted(files - rows)}"
     assert not rows - files, f"docs/architecture.md names files that are gone: {sorted(rows - files)}"
+
+
+def drawn_order(text: str) -> list[set[str]]:
+    """The import order the page draws (cli -> jobs, watch, transfer -> ...), lowest first."""
+    line = re.search(r"^cli -> .*$", text, re.MULTILINE).group(0)
+    return [{name.strip() for name in rank.split(",")} for rank in reversed(line.split("->"))]
+
+
+def test_the_architecture_page_draws_the_import_order_test_layout_enforces():
+    from test_layout import RANKS  # tests/ is on sys.path, as for conftest
+
+    text = ARCHITECTURE.read_text()
+    ranks = sorted(set(RANKS.values()))
+    enforced = [{name for name, r in RANKS.items() if r == rank and "." not in name} for rank in ranks]
+    assert drawn_order(text) == [names for names in enforced if names]
+    intro = text[:text.index("\n## ")]
+    for module in (name for name in RANKS if "." in name):  # ranked apart from its subpackage: said above the rows
+        assert f"`{module.replace('.', '/')}.py`" in intro, module
 
 
 def test_the_architecture_check_sees_a_new_module(tmp_path):
