@@ -2,10 +2,12 @@
 
     python benchmarks/bench.py                  # 512 px, the full table (CPU: ~20 minutes)
     python benchmarks/bench.py --size 256       # a quicker look
+    python benchmarks/bench.py --table docs/benchmarks/speed-cpu.md --table docs/benchmarks/baseline-cpu.md
 
 Everything is measured in this one invocation on this machine, so the ratios hold even
 on a noisy host; each run happens in a fresh subprocess so its peak memory is its own.
-Tables print to stdout; images and a JSON record go to benchmarks/out/ (not committed).
+Tables print to stdout (and with --table to the docs' files: benchmarks/_tables.py); images
+and a JSON record go to benchmarks/out/ (not committed).
 
 1. seconds per iteration (one forward + backward of the objective) at 256 and 512 px
    in fp32 and bf16, the GFLOP/s achieved, and the roofline: the time the iteration's
@@ -30,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from _tables import Tables, add_options, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -49,29 +52,21 @@ def main() -> None:
                     help="override a default for the 'default' run, e.g. --set min_size=128")
     ap.add_argument("--only-runs", action="store_true", help="skip the per-iteration table")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    add_options(ap)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"# {machine(args.device)}, torch {torch.__version__}\n")
+    tables = Tables(args, args.device)
     if not args.only_runs:
-        print(iteration_table(args, roofline(args.device)))
-    print(run_table(args, out))
+        tables.print(iteration_table(args, roofline(args.device)))
+    tables.print(run_table(args, out), new_table=True)
+    tables.write()
 
 
 # ---------------------------------------------------------------- 1. per iteration
-
-
-def machine(device: str) -> str:
-    from stylize.core.device import cpu_bf16_units, cpu_name, resolve_device
-
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        return f"{torch.cuda.get_device_name(dev)} (CUDA)"
-    units = cpu_bf16_units()  # torch's own CPU detection, on every OS (no /proc/cpuinfo on macOS or Windows)
-    cpu = cpu_name() + (f" (bf16 units: {', '.join(units)})" if units else "")
-    return f"{cpu}, {torch.get_num_threads()} threads"
 
 
 def _median_seconds(fn, repeat: int = 5, device=None) -> float:

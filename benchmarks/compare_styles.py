@@ -9,6 +9,7 @@ SSIM of the output's luminance against the photo's (1: the photo's structure int
     python benchmarks/compare_styles.py                                  # gram against wasserstein
     python benchmarks/compare_styles.py --variants "gram" "replicate=padding:replicate"
     python benchmarks/compare_styles.py --variants "sw30=style_weight:30" "sw10=style_weight:10" --size 256
+    python benchmarks/compare_styles.py --table docs/benchmarks/NAME.md    # the table also to a docs file
 
 A variant is NAME or NAME=key:value,key:value with StylizeConfig fields (a bare name that
 is a --style-loss choice sets that; tuples with /: style_layers:relu1_1/relu2_1).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _tables import Tables, add_options
 from PIL import Image, ImageDraw
 
 from stylize import StylizeConfig, run
@@ -116,24 +118,27 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
     ap.add_argument("--name", default="compare")
+    add_options(ap)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = StylizeConfig(size=args.size, device=args.device)
     variants = [variant(v, base) for v in args.variants]
     rows, records = [], []
-    print("| pair | variant | s | content | style | total | SSIM to the photo |\n|---|---|---|---|---|---|---|")
+    tables = Tables(args, args.device)
+    tables.print("| pair | variant | s | content | style | total | SSIM to the photo |\n|---|---|---|---|---|---|---|")
     for content, style, name, result, seconds in each_run(variants, args.pairs):
         photo = to_tensor(load_image(EXAMPLES / content).resize(result.image.size, Image.Resampling.LANCZOS))
         kept = ssim(luminance(to_tensor(result.image)), luminance(photo))
         pair, losses = f"{Path(content).stem} x {Path(style).stem}", result.losses
-        print(f"| {pair} | {name} | {seconds:.1f} | {losses['content']:.3g} | {losses['style']:.3g} |"
-              f" {losses['total']:.3g} | {kept:.3f} |", flush=True)
+        tables.print(f"| {pair} | {name} | {seconds:.1f} | {losses['content']:.3g} | {losses['style']:.3g} |"
+                     f" {losses['total']:.3g} | {kept:.3f} |", flush=True)
         records.append({"pair": pair, "variant": name, "seconds": seconds, "losses": losses, "ssim": kept})
         result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
         add_cell(rows, content, style, f"{name}: {seconds:.0f} s, SSIM {kept:.2f}", result.image)
     sheet(rows, args.cell).save(out / f"{args.name}_sheet.jpg", quality=90)
     (out / f"{args.name}.json").write_text(json.dumps(records, indent=1))
+    tables.write()
     print(f"\nsheet: {out / (args.name + '_sheet.jpg')}")
 
 

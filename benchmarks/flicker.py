@@ -11,6 +11,7 @@ steadier; a clip's own flicker (the input frames measured the same way) is the f
     python benchmarks/flicker.py --size 256 --frames 12
     python benchmarks/flicker.py --size 512 --frames 6 --variants independent=0 default
     python benchmarks/flicker.py --variants w50=50:30 w200=200:30 w200i15=200:15
+    python benchmarks/flicker.py --size 256 --frames 12 --table docs/benchmarks/flicker-cpu.md
 
 A variant is NAME (default: the VideoConfig defaults; independent: temporal weight 0) or
 NAME=WEIGHT[:ITERATIONS]. Outputs and a JSON record go to benchmarks/out/.
@@ -26,6 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from _tables import Tables, add_options
 from PIL import Image, ImageDraw
 
 from stylize import StylizeConfig
@@ -78,16 +80,18 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["independent", "default"])
     ap.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
+    add_options(ap)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     clip = make_clip(out / f"flicker_clip_{args.size}.mp4", args.frames, args.size)
     inputs = list(read_frames(clip))
     config = StylizeConfig(size=args.size)
-    print(f"clip: {len(inputs)} frames of {inputs[0].width}x{inputs[0].height} px; its own flicker"
-          f" {measure(inputs, inputs):.2f}\n")
-    print("| variant | temporal weight | iterations per later frame | first frame s | later frames s (median)"
-          " | flicker (0-255) |\n|---|---|---|---|---|---|")
+    tables = Tables(args)
+    tables.print(f"clip: {len(inputs)} frames of {inputs[0].width}x{inputs[0].height} px; its own flicker"
+                 f" {measure(inputs, inputs):.2f}\n")
+    tables.print("| variant | temporal weight | iterations per later frame | first frame s | later frames s (median)"
+                 " | flicker (0-255) |\n|---|---|---|---|---|---|")
     records = []
     for name, video in map(variant, args.variants):
         target = out / f"flicker_{args.size}_{name}.mp4"
@@ -99,11 +103,13 @@ def main() -> None:
         frames = [Image.open(p).convert("RGB") for p in sorted(work_folder(target).glob("*.png"))]
         value = measure(inputs, frames)
         later = statistics.median(times[1:]) if len(times) > 1 else float("nan")
-        print(f"| {name} | {video.temporal_weight:g} | {video.frame_iterations if video.temporal_weight else 'all'}"
-              f" | {times[0]:.1f} | {later:.1f} | {value:.2f} |", flush=True)
+        tables.print(f"| {name} | {video.temporal_weight:g} |"
+                     f" {video.frame_iterations if video.temporal_weight else 'all'}"
+                     f" | {times[0]:.1f} | {later:.1f} | {value:.2f} |", flush=True)
         records.append({"variant": name, "video": vars(video), "first": times[0], "later": times[1:],
                         "flicker": value, "wall": time.perf_counter() - started})
     (out / f"flicker_{args.size}.json").write_text(json.dumps(records, indent=1))
+    tables.write()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python benchmarks/gpu.py --max-memory 20GiB    # the 8192 px run's budget (the default: a 24 GB card's)
     python benchmarks/gpu.py --skip 8192           # leave a row out (tests, 512, 512-fp32, 2048, 8192, video)
     python benchmarks/gpu.py --smoke               # the same rows at 1/16 the size on the CPU: checks the script
+    python benchmarks/gpu.py --table docs/benchmarks/gpu-NAME.md   # the table also to a docs file
 
 Prints one table (markdown, for docs/benchmarks/ and the issue):
 1. `pytest -m cuda`: the tests that need the GPU (tests/test_cuda.py), passed/failed;
@@ -27,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from _tables import Tables, add_options
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ROWS = ("tests", "512", "512-fp32", "2048", "8192", "video")
@@ -42,6 +45,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "gpu"))
     ap.add_argument("--smoke", action="store_true", help="1/16 the sizes, on the CPU: a check of this script")
     ap.add_argument("--video-worker", action="store_true", help=argparse.SUPPRESS)
+    add_options(ap)
     args = ap.parse_args()
     args.device, args.div = ("cpu", 16) if args.smoke else ("cuda", 1)
     if args.video_worker:
@@ -61,9 +65,11 @@ def main() -> None:
         ("8192", 8192, "auto", args.max_memory)) if name not in skip}
     rows += [size_row(name, r, runs.get("512")) for name, r in runs.items()]
     rows += [video_row(spawn_video(args))] if "video" not in skip else []
-    print("\n".join(rows))
-    print(f"\ntotal {time.perf_counter() - started:.0f} s; per unit: seconds per output megapixel"
-          " (a video: per frame); vs: against the 512 px default run of this table")
+    tables = Tables(args, args.device)
+    tables.print("\n".join(rows))
+    tables.print(f"\ntotal {time.perf_counter() - started:.0f} s; per unit: seconds per output megapixel"
+                 " (a video: per frame); vs: against the 512 px default run of this table")
+    tables.write()
 
 
 def header() -> str:

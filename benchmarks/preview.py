@@ -3,6 +3,7 @@
     python benchmarks/preview.py                         # 256 px, 3 runs of each variant (~3 minutes)
     python benchmarks/preview.py --size 512 --repeat 3
     python benchmarks/preview.py --screenshot examples/preview.png   # the docs' picture of the page
+    python benchmarks/preview.py --repeat 5 --table docs/benchmarks/preview-cpu.md   # the table also to the docs
 
 Variants, interleaved run by run so the host's noise falls on all of them alike:
 - plain: no preview (the CLI's progress callback only);
@@ -56,14 +57,16 @@ print(requests)
 
 
 def main() -> None:
+    from _tables import Tables, add_options, machine
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--screenshot", metavar="FILE.png", help="only take a screenshot of the page during a run")
+    add_options(ap)
     args = ap.parse_args()
     if args.screenshot:
         return screenshot(Path(args.screenshot), args.size)
-    from bench import machine
 
     from stylize import StylizeConfig
     from stylize.core.engine import Stylizer
@@ -84,15 +87,18 @@ def main() -> None:
             callback[name].append(spent)
     base = statistics.median(seconds["plain"])
     print(f"# {machine(str(stylizer.device))}, {args.size} px, bundled VGG19, {args.repeat} runs each\n")
-    print("| variant | optimization s (median) | runs | vs plain | requests per run | in the page's callback, s per run |")
-    print("|---|---|---|---|---|---|")
+    tables = Tables(args, str(stylizer.device))
+    tables.print("| variant | optimization s (median) | runs | vs plain | requests per run |"
+                 " in the page's callback, s per run |")
+    tables.print("|---|---|---|---|---|---|")
     for name in variants:
         median = statistics.median(seconds[name])
         runs = ", ".join(f"{s:.1f}" for s in seconds[name])
         watched = variants[name] is not None
         served = f"{statistics.median(requests[name]):.0f}" if watched else "-"
         spent = f"{statistics.median(callback[name]):.3f}" if watched else "-"
-        print(f"| {name} | {median:.1f} | {runs} | {median / base:.3f}x | {served} | {spent} |")
+        tables.print(f"| {name} | {median:.1f} | {runs} | {median / base:.3f}x | {served} | {spent} |")
+    tables.write()
 
 
 def one_run(stylizer, content, style, every) -> tuple[float, int, float]:

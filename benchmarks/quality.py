@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py                              # the default variants, 256 px, 4 pairs
     python benchmarks/quality.py --size 512 --pairs 2 --variants default "x3=iterations:150,coarse_iterations:90"
+    python benchmarks/quality.py --table benchmarks/out/pairs.md --table docs/benchmarks/quality-cpu.md
 
 For every (photo, painting) pair and variant it runs the library the way the CLI does and
 scores the saved image with measures that are not the objective being minimized:
@@ -31,7 +32,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from bench import machine
+from _tables import Tables, add_options, machine
 from compare_styles import EXAMPLES, PAIRS, add_cell, each_run, luminance, sheet, ssim, variant
 from PIL import Image
 
@@ -106,6 +107,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
     ap.add_argument("--name", default="quality")
     ap.add_argument("--against", help="a JSON record of an earlier run (another version): its medians drawn in grey")
+    add_options(ap)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,23 +117,26 @@ def main() -> None:
     run(EXAMPLES / "chelsea.jpg", EXAMPLES / "wave.jpg", config=StylizeConfig(size=64, iterations=2, min_size=0,
                                                                               device=args.device))  # warm-up
     print(f"# {machine(args.device)}, torch {torch.__version__}, {args.size} px\n")
-    print("| pair | variant | s | steps | content (1-SSIM) | style (sliced W) | palette | objective total |")
-    print("|---|---|---|---|---|---|---|---|")
+    tables = Tables(args, args.device)
+    tables.print("| pair | variant | s | steps | content (1-SSIM) | style (sliced W) | palette | objective total |")
+    tables.print("|---|---|---|---|---|---|---|---|")
     records, rows = [], []
     for content, style, name, result, seconds in each_run(variants, args.pairs):
         scores = judge.score(result.image, EXAMPLES / content, EXAMPLES / style, result.config.style_scale)
         pair = f"{Path(content).stem} x {Path(style).stem}"
-        print(f"| {pair} | {name} | {seconds:.1f} | {result.steps} | {scores['content']:.3f} |"
-              f" {scores['style']:.3f} | {scores['palette']:.3f} | {result.losses['total']:.4g} |", flush=True)
+        tables.print(f"| {pair} | {name} | {seconds:.1f} | {result.steps} | {scores['content']:.3f} |"
+                     f" {scores['style']:.3f} | {scores['palette']:.3f} | {result.losses['total']:.4g} |", flush=True)
         records.append({"pair": pair, "variant": name, "seconds": seconds, "steps": result.steps,
                         "losses": result.losses, **scores})
         result.image.save(out / f"{args.name}_{Path(content).stem}_{Path(style).stem}_{name}.png")
         add_cell(rows, content, style, f"{name}: {seconds:.0f} s", result.image)
     summary = medians(records, [name for name, _ in variants])
-    print("\nMedians over the pairs:\n")
-    print("| variant | s | content (1-SSIM) | style (sliced W) | palette |\n|---|---|---|---|---|")
+    print()
+    tables.print("Medians over the pairs:\n", new_table=True)
+    tables.print("| variant | s | content (1-SSIM) | style (sliced W) | palette |\n|---|---|---|---|---|")
     for name, m in summary.items():
-        print(f"| {name} | {m['seconds']:.1f} | {m['content']:.3f} | {m['style']:.3f} | {m['palette']:.3f} |")
+        tables.print(f"| {name} | {m['seconds']:.1f} | {m['content']:.3f} | {m['style']:.3f} | {m['palette']:.3f} |")
+    tables.write()
     (out / f"{args.name}.json").write_text(json.dumps({"size": args.size, "runs": records, "medians": summary},
                                                       indent=1))
     sheet(rows, args.cell).save(out / f"{args.name}_sheet.jpg", quality=90)

@@ -35,6 +35,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from _tables import Tables, add_options
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--no-tiling", action="store_true", help="skip the 1024 px tiled-against-untiled rows")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    add_options(ap)  # --table FILE: the tables also to docs/benchmarks/ (benchmarks/_tables.py)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
@@ -63,12 +66,14 @@ def main() -> None:
     from bench import machine  # the same machine line as bench.py (benchmarks/ is on sys.path)
 
     print(f"# {machine(args.device)}, torch {torch.__version__}, {datetime.date.today()}\n")
+    tables = Tables(args, args.device)
     if not args.tiling_only:
         records = [spawn(args, size, None, f"size{size}", args.iterations) for size in map(int, args.sizes.split(","))]
-        print(size_table(records))
+        tables.print(size_table(records))
     if not args.no_tiling:
         whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, TILED_1024, "tiled1024")
-        print(tiling_table(whole, tiled))
+        tables.print(tiling_table(whole, tiled), new_table=True)
+    tables.write()
 
 
 TILED_1024 = "2GiB"  # a 1024 px run needs about 2.9 GiB whole: this budget makes the plan tile it
