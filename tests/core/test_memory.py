@@ -10,8 +10,16 @@ import stylize.core.engine
 import stylize.core.memory
 from stylize import StylizeConfig
 from stylize.config import validate
-from stylize.core.memory import (activation_elements, buffer_bytes, compact, describe, fixed_bytes, network_bytes,
-                                 tiled_slack)
+from stylize.core.memory import (
+    activation_elements,
+    buffer_bytes,
+    compact,
+    describe,
+    fixed_bytes,
+    network_bytes,
+    region_bytes,
+    tiled_slack,
+)
 from stylize.net.features import truncated_body
 
 from conftest import FAST, only_line
@@ -216,12 +224,13 @@ def test_each_regional_style_is_counted_with_the_copy_of_the_maps_its_backward_k
         return sum(storages.values())
 
     kept = saved([Region(targets, m) for m in halves]) - saved(targets)
-    counted = network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32")
+    counted, transient = region_bytes(cfg, h, w, masks=2)
     assert 0.9 * kept <= counted <= 1.1 * kept, (kept, counted)
+    assert network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32") == counted + transient
 
 
 def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):
-    """mallopt(M_MMAP_MAX, 0) and a trim threshold of 2 GiB on glibc, the heap trimmed between
+    """mallopt(M_MMAP_MAX, 0) and no trim threshold (-1: the largest size) on glibc, the heap trimmed between
     scales; nothing on any other system."""
     calls = []
 
@@ -237,7 +246,7 @@ def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):
     monkeypatch.setattr(stylize.core.memory.ctypes, "CDLL", lambda name: Libc())
     monkeypatch.setattr(stylize.core.memory.sys, "platform", "linux")
     monkeypatch.setattr(stylize.core.memory.os, "confstr", lambda name: "glibc 2.36", raising=False)
-    assert stylize.core.memory.keep_freed_memory() and calls == [(-4, 0), (-1, 2**31 - 1)]
+    assert stylize.core.memory.keep_freed_memory() and calls == [(-4, 0), (-1, -1)]
     stylize.core.memory.release_freed_memory()
     assert calls[-1] == ("trim", 0)
     monkeypatch.setattr(stylize.core.memory.os, "confstr", lambda name: None, raising=False)  # musl
