@@ -68,7 +68,9 @@ def main() -> None:
     print(f"# {machine(args.device)}, torch {torch.__version__}, {datetime.date.today()}\n")
     tables = Tables(args, args.device)
     if not args.tiling_only:
-        records = [spawn(args, size, None, f"size{size}", args.iterations) for size in map(int, args.sizes.split(","))]
+        kind = (f"-it{args.iterations}" if args.iterations else "") + ("-regions" if args.regions else "")
+        sizes = map(int, args.sizes.split(","))
+        records = [spawn(args, size, None, f"size{size}{kind}", args.iterations) for size in sizes]
         tables.print(size_table(records))
     if not args.no_tiling:
         whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, TILED_1024, "tiled1024")

@@ -27,14 +27,15 @@ from conftest import FAST, only_line
 CPU = torch.device("cpu")
 
 
-def test_l_bfgs_pairs_cost_two_image_copies_each():
+def test_l_bfgs_pairs_cost_two_image_copies_each_and_the_splinters():
     cfg = validate(StylizeConfig(), 1)
     image = 3 * 512 * 341 * 4
-    assert buffer_bytes(cfg, 341, 512, 60, False) - buffer_bytes(cfg, 341, 512, 50, False) == 10 * 2 * image
+    more = buffer_bytes(cfg, 341, 512, 60, False) - buffer_bytes(cfg, 341, 512, 50, False)
+    assert more == pytest.approx(10 * 2.9 * image, abs=1)
     assert buffer_bytes(cfg, 341, 512, 50, True) - buffer_bytes(cfg, 341, 512, 50, False) == image  # the tiled gradient
-    # the blocks a tiled scale's heap keeps: a flat floor, or a share of a large crop's pass
-    assert tiled_slack(100 * 2**20) == stylize.core.memory.TILED_OVERHEAD
-    assert tiled_slack(10 * 2**30) == int(stylize.core.memory.TILED_SHARE * 10 * 2**30)
+    # the blocks a tiled scale's heap keeps: a share of its crop's pass, small crops or large
+    assert tiled_slack(100 * 2**20) == int(0.37 * 100 * 2**20)
+    assert tiled_slack(10 * 2**30) == int(0.37 * 10 * 2**30)
     adam = validate(StylizeConfig(optimizer="adam"), 1)
     assert buffer_bytes(adam, 341, 512, 50, False) == buffer_bytes(adam, 341, 512, 0, False)
 
@@ -224,9 +225,9 @@ def test_each_regional_style_is_counted_with_the_copy_of_the_maps_its_backward_k
         return sum(storages.values())
 
     kept = saved([Region(targets, m) for m in halves]) - saved(targets)
-    counted, transient = region_bytes(cfg, h, w, masks=2)
+    counted = region_bytes(cfg, h, w, masks=2)
     assert 0.9 * kept <= counted <= 1.1 * kept, (kept, counted)
-    assert network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32") == counted + transient
+    assert network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32") == counted
 
 
 def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):

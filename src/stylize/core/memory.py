@@ -24,23 +24,30 @@ from ..config import StylizeConfig
 from ..net.features import truncated_body
 
 GIB, MIB = 2**30, 2**20
-# Fitted to the peak RSS of default runs at 256, 512 and 768 px on the CPU (docs/benchmarks.md): autograd's
-# saved tensors and the transient gradient buffers come to about this many times the summed
-# layer outputs in fp32 bytes (least squares: fp32 0.96, bf16 0.83, both rounded up), plus a
-# fixed working set of the allocator and oneDNN (fits: 89 and 161 MiB; the larger kept).
-ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 1.0}
-WORKSPACE = 160 * MIB
+# Autograd's saved tensors and the transient gradient buffers come to about this many times
+# the summed layer outputs in fp32 bytes, plus a working set of the allocator and oneDNN.
+# Fitted, with PAIR_COPIES, to the peak RSS of default runs (bf16, AMD EPYC, glibc never
+# trimming within a scale) at 1024 px with 10 and 50 iterations and at 2048 px: bf16 0.82
+# (the fit of 256-768 px runs before: 0.83). fp32 keeps its earlier fit, 0.96, rounded up.
+# Peaks vary by up to 5% from run to run (1024 px: 3,312 to 3,478 MiB), so the working set
+# puts the estimate between: 3.6% over the lowest, 1.3% under the highest. Issue 23's notes.
+ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 0.82}
+WORKSPACE = 120 * MIB
+# Each step L-BFGS remembers keeps two copies of the image, and its allocations between
+# evaluations splinter the freed activations' blocks: 2.9 copies a step in all (1024 px: 930
+# MiB more at 50 steps than at 10; with 2, the estimate of a 2048 px run was 2.4% under).
+PAIR_COPIES = 2.9
 # Image-sized fp32 buffers besides L-BFGS's pairs: the iterate, its gradient, the last finite
 # iterate, the evaluator's cached point and gradient, L-BFGS's direction and previous gradient,
 # a line-search copy. Adam keeps its two moments instead of pairs and direction.
 IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
 SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
-# A tiled evaluation runs crops of a few shapes one after another; the heap keeps freed blocks
-# that a crop of another shape cannot always reuse: a 1024 px run in 256 px tiles peaked 387 MiB
-# over the rest of the estimate, a 4096 px run in 4 tiles of 2048 px 2.3 GiB (36% of one crop's
-# network bytes, 6.3 GiB; AMD EPYC). The larger of the two is counted.
-TILED_OVERHEAD = 400 * MIB
-TILED_SHARE = 0.36
+# A tiled scale's heap keeps more than one crop's pass: blocks freed by one crop's pass that
+# the next, of another shape, or the first pass's shorter one, cannot reuse whole: 37% of a
+# crop's network bytes, fitted to a 4096 px run in 3 strips of 2725x1368 px (14,078 MiB) and
+# a 1024 px one in 4 tiles of 344x512 px (1,633 MiB; AMD EPYC), within 2% of both. A flat
+# 400 MiB floor, the rule before glibc stopped trimming within a scale, was 23% over there.
+TILED_SHARE = 0.37
 
 
 @lru_cache(maxsize=32)
@@ -73,25 +80,21 @@ def _taps(layers) -> tuple[str, ...]:
 def network_bytes(cfg: StylizeConfig, height: int, width: int, precision: str, masks: int = 0) -> int:
     """What one forward + backward over a ``height`` x ``width`` crop keeps alive (``masks``: regional styles)."""
     total, _ = activation_elements(cfg.model, [*cfg.style_layers, cfg.content_layer], height, width)
-    return int(ACTIVATION_FACTOR[precision] * total * 4) + sum(region_bytes(cfg, height, width, masks))
+    return int(ACTIVATION_FACTOR[precision] * total * 4) + region_bytes(cfg, height, width, masks)
 
 
-def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> tuple[int, int]:
-    """(kept for the backward, alive while the statistics are taken) for ``masks`` regional styles.
+def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int:
+    """What ``masks`` regional styles keep for the backward besides the network's activations.
 
-    Each region keeps its own fp32 copy of every style layer's owned map for the backward (the
-    features times the square root of its weights: its Gram product's input), and each past the
-    first its own C x C statistics. While a region's statistics are taken, the first style
-    layer's owned copy and its weighted sum live beside those: two more of the largest map.
-    Counting the copies alone, a two-mask 1024 px run peaked 7% over its estimate (4,322 MiB
-    to 4,024; AMD EPYC, bf16); with the two, 1% under.
+    Each region keeps its own fp32 copy of every style layer's owned map (the features times
+    the square root of its weights: its Gram product's input), and each past the first its own
+    C x C statistics. A two-mask 1024 px run peaked 0.5% under this release's estimate (4,074
+    MiB; AMD EPYC, bf16).
     """
-    if not masks:
-        return 0, 0
     maps = [layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers]
-    sizes = [c * math.ceil(height / s) * math.ceil(width / s) for c, s in maps]
+    copies = sum(c * math.ceil(height / s) * math.ceil(width / s) for c, s in maps)
     grams = sum(c * c for c, _ in maps)
-    return (masks * sum(sizes) + (masks - 1) * grams) * 4, 2 * max(sizes) * 4
+    return (masks * copies + max(masks - 1, 0) * grams) * 4
 
 
 def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
@@ -103,17 +106,18 @@ def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
 def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool, masks: int = 0) -> int:
     """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target."""
     image = 3 * height * width * 4
-    copies = IMAGE_COPIES[cfg.optimizer] + (2 * pairs if cfg.optimizer == "lbfgs" else 0) + (1 if tiled else 0)
+    pairs_copies = PAIR_COPIES * pairs if cfg.optimizer == "lbfgs" else 0
+    copies = IMAGE_COPIES[cfg.optimizer] + pairs_copies + (1 if tiled else 0)
     channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
     content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
     # A regional mask: its weights at the image's size, moments, and pooled to each layer (< 1/3 more).
     regions = masks * height * width * 4 * 2
-    return copies * image + content + regions
+    return int(copies * image) + content + regions
 
 
 def tiled_slack(network: int) -> int:
     """What a tiled scale holds besides its crop's ``network`` bytes: blocks the heap keeps."""
-    return max(TILED_OVERHEAD, int(TILED_SHARE * network))
+    return int(TILED_SHARE * network)
 
 
 def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:

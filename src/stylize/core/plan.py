@@ -3,8 +3,8 @@ much L-BFGS history, the peak memory, and how long it will take.
 
 Memory first: a scale runs whole when it fits the budget, with the longest L-BFGS history
 that lets it; otherwise in the grid of tiles that fits with the least work (tiling.py: the
-same objective and gradient, computed in pieces). Tiles cost time (each carries a halo as wide as the
-network's receptive field, and a tiled evaluation makes an extra forward pass), the
+same objective and gradient, computed in pieces). Tiles cost time (each carries a halo as
+wide as the network's receptive field, and a tiled evaluation makes an extra forward pass), the
 history costs memory only: each remembered step is two copies of the image, gigabytes at
 print sizes, while the result hardly depends on it (512 px, default run: objective 1.2428,
 1.2404, 1.2393, 1.2440 with 100, 20, 10, 5 steps remembered; EPYC, bf16). So a tiled

@@ -12,7 +12,12 @@ Two passes give the exact gradient (``value_and_grad``): the first sums every ti
 statistics without autograd, fixing the loss and its gradient with respect to those
 sums; the second runs each crop forward and backward with that gradient and adds the
 crop's image gradient, halo included, into one full-size buffer. The first pass's last
-crop keeps its graph and opens the second, so n crops cost 2n - 1 forward passes.
+crop keeps its graph and opens the second, so n crops cost 2n - 1 forward passes, and
+the first pass leaves out the terms whose gradient needs no sums (a loss linear in its
+statistics, as the content's) and the layers only they read.
+
+Tiles come in any grid of rows and columns (``plan_grid``): plan.py picks the one with
+the least work that fits the memory, often strips across a wide image.
 """
 
 from __future__ import annotations
