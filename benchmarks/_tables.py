@@ -53,14 +53,15 @@ def header(command: str, machine: str, torch_version: str, date: datetime.date, 
 
 
 def command_line(argv: list[str]) -> str:
-    """The command as a reader would type it again: the script from the repository, --table and --note left out."""
+    """The command as a reader would type it again: the script from the repository, --table, --note and
+    --out (where this machine kept its images) left out."""
     script = Path(argv[0]).resolve()
     shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name
     args, rest = [], iter(argv[1:])
     for arg in rest:
-        if arg in ("--table", "--note"):
+        if arg in ("--table", "--note", "--out"):
             next(rest, None)
-        elif not arg.startswith(("--table=", "--note=")):
+        elif not arg.startswith(("--table=", "--note=", "--out=")):
             args.append(arg)
     return shlex.join(["python", shown, *args])
 

@@ -111,9 +111,10 @@ def _machine(stylizer) -> str:
 def _echo_scales(scales, speed) -> None:
     from ..core.memory import describe
 
+    width = max(len(scale.how) for scale in scales)  # '3 tiles of 2725x1368 px (+48 px halo)' or 'whole'
     for scale in scales:
-        click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<34}"
-                   f" history {scale.history:<4} {describe(scale.peak):>9}  {clock(scale.seconds(speed)):>8}")
+        click.echo(f"  {scale.width:>5}x{scale.height:<5} px {scale.iterations:>5} iterations  {scale.how:<{width}}"
+                   f"  history {scale.history:<4} {describe(scale.peak):>9}  {clock(scale.seconds(speed)):>8}")
 
 
 def _verdict(fits: bool) -> str:
