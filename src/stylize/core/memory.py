@@ -249,9 +249,8 @@ def release_freed_memory() -> None:
 
     A scale's blocks are the previous one's sizes times four: kept, the freed ones sat amid the
     heap, too small for the new requests. A 2048 px run peaked at 11,779 MiB with 5.4% of its
-    CPU time in the kernel; trimmed, 11,357 MiB and 2.6% (AMD EPYC). Still 7% over its
-    estimate: within a scale, L-BFGS's vectors, allocated between evaluations, split freed
-    blocks too (issue 23's notes).
+    CPU time in the kernel; trimmed, 11,357 MiB and 2.6% (AMD EPYC). Within a scale L-BFGS's
+    vectors, allocated between evaluations, still split freed blocks: PAIR_COPIES counts that.
     """
     libc = _glibc()
     if libc is not None:
