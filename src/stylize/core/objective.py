@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import StylizeConfig
-from ..net.layers import halo, layer_names, stride
+from ..net.layers import deepest, halo, stride
 from .statistics import blend_targets, moment_sums, moments_of
 from .terms import RANGE_WEIGHT, ContentTerm, RangeTerm, Stats, StyleTerm, Term, TVTerm, owned
 from .tiling import OnTile, TilePlan, Window, accumulate, feature_map, plan_tiles, value_and_grad, whole
@@ -159,9 +159,8 @@ class Objective(nn.Module):
     @property
     def first_pass_upto(self) -> str:
         """The deepest layer a term that is not linear reads ("": none reads the network)."""
-        names = layer_names(self.cfg.model)
         layers = [term.layer for term in self.terms if not term.linear and term.layer is not None]
-        return max(layers, key=names.index, default="")
+        return deepest(self.cfg.model, layers) if layers else ""
 
     def losses(self, stats: list[Stats]) -> dict[str, torch.Tensor]:
         """The weighted terms from statistics summed over the whole image; "total" also counts

@@ -23,7 +23,7 @@ import torch
 from ..config import SIZE_RANGE, StylizeConfig
 from ..errors import BadInputError, opt
 from ..net.features import truncated_body
-from ..net.layers import halo, layer_names, min_input_size, stride
+from ..net.layers import deepest, halo, min_input_size, stride
 from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes, tiled_slack
 from .tiling import TilePlan, plan_grid, plan_tiles, whole
 
@@ -201,7 +201,7 @@ def scale_plan(cfg: StylizeConfig, size: int, dims: tuple[int, int], iterations:
     network += tiled_slack(network) if tiles.tiled else 0
     pairs = min(history, iterations)
     peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(network, style_pass_bytes(cfg, side, side))
-    upto = max(cfg.style_layers, key=layer_names(cfg.model).index)  # as Objective.first_pass_upto: the style's
+    upto = deepest(cfg.model, cfg.style_layers)  # as Objective.first_pass_upto: the style's
     first_pass = convolution_share(cfg.model, upto, (*cfg.style_layers, cfg.content_layer))
     return ScalePlan(size, w, h, iterations, history, tiles, int(peak), *_work(tiles, iterations, first_pass))
 

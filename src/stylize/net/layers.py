@@ -49,10 +49,14 @@ def check_layers(model: str, layers: list[str], option: str) -> None:
             raise BadInputError(f"unknown layer '{name}' for {model} (valid: {', '.join(valid)})", option)
 
 
+def deepest(model: str, layers) -> str:
+    """The one of ``layers`` that comes last in the network."""
+    return max(layers, key=layer_names(model).index)
+
+
 def depth(model: str, layers: list[str]) -> int:
     """How many modules of the backbone a run needs: up to and including the deepest of ``layers``."""
-    names = layer_names(model)
-    return max(names.index(name) for name in layers) + 1
+    return layer_names(model).index(deepest(model, layers)) + 1
 
 
 def stride(model: str, layer: str) -> int:
