@@ -8,7 +8,7 @@ import torch
 import stylize.core.memory
 from stylize import BadInputError, StylizeConfig
 from stylize.config import validate
-from stylize.core.plan import MIN_HISTORY, Speed, convolution_share, plan_run, scale_plan, schedule
+from stylize.core.plan import EXTRA_EVALUATIONS, MIN_HISTORY, Speed, convolution_share, plan_run, scale_plan, schedule
 from stylize.core.tiling import plan_grid
 from stylize.net.layers import halo, stride
 
@@ -129,6 +129,15 @@ def test_the_time_model_has_a_fixed_cost_per_pass():
     assert cpu.seconds(1, 1024**2) == pytest.approx(0.0133 + 1024**2 * 0.74 / (512**2 - 256**2), rel=1e-3)
     noisy = Speed.fit((256**2, 0.30), (512**2, 0.25))  # the larger pass took less: no line to fit
     assert (noisy.per_pass, noisy.per_pixel) == (0.0, 0.25 / 512**2)
+
+
+def test_a_scale_costs_an_evaluation_per_iteration_and_its_setup():
+    plan = _plan(size=512)
+    for scale in plan.scales:  # whole: one pass of the image per evaluation
+        assert scale.passes == scale.iterations + EXTRA_EVALUATIONS
+        assert scale.work == (scale.iterations + EXTRA_EVALUATIONS) * scale.width * scale.height
+    later = plan.scales[-1].with_iterations(10)  # a video's later frame: its own setup too
+    assert later.passes == 10 + EXTRA_EVALUATIONS and later.work == later.passes * later.width * later.height
 
 
 def test_a_tiled_scale_counts_each_crop_and_the_first_pass():

@@ -29,8 +29,14 @@ from .tiling import TilePlan, plan_grid, plan_tiles, whole
 
 MIN_HISTORY = 5
 MIN_TILE = 128  # px: below this a crop would be mostly halo
-# Objective evaluations per L-BFGS iteration (strong Wolfe line search): 1.15 over default runs.
-EVALS_PER_ITERATION = 1.15
+# What a scale costs besides one evaluation per iteration, in evaluations of its image: L-BFGS
+# evaluates its starting point (31 evaluations in 30 iterations, 51 in 50: the strong Wolfe line
+# search rarely needs a second), and the scale's setup (the content and style targets' forward
+# passes), L-BFGS's arithmetic on image-sized vectors and the run's closing fp32 evaluation came
+# to about three evaluations' time more (1024 px runs of 10 and 50 iterations, timed scale by
+# scale: 10.4 s of 63.6 and 11.1 s of 152 outside evaluations; AMD EPYC, bf16). A flat share per
+# iteration instead (1.15) put a 10-iteration run 16% under and a 50-iteration one 5% over.
+EXTRA_EVALUATIONS = 4
 # A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first
 # pass. Measured 0.46-0.49 on the EPYC (bf16, 256 to 2048 px), whose cost per pixel is flat from
 # 0.2 to 2.8 MP (3.75, 3.36, 3.40 us at 512, 1024, 2048 px): the time model is linear in pixels.
@@ -109,7 +115,7 @@ class ScalePlan:
 
     def with_iterations(self, iterations: int) -> ScalePlan:
         """The same scale run for ``iterations`` (a video's later frames: only the last scale)."""
-        share = iterations / max(self.iterations, 1)
+        share = (iterations + EXTRA_EVALUATIONS) / (self.iterations + EXTRA_EVALUATIONS)
         return replace(self, iterations=iterations, work=self.work * share, passes=self.passes * share)
 
     def seconds(self, speed: Speed) -> float:
@@ -165,7 +171,7 @@ def _work(tiles: TilePlan, iterations: int, first_pass: float = 1.0) -> tuple[fl
     all but the last forward once more, ``first_pass`` of the way (a tiled evaluation's first pass,
     tiling.value_and_grad)."""
     crops = [(w.bottom - w.top) * (w.right - w.left) for w in tiles.windows]
-    evaluations = iterations * EVALS_PER_ITERATION
+    evaluations = iterations + EXTRA_EVALUATIONS
     again = FORWARD_SHARE * first_pass
     return evaluations * (sum(crops) + again * sum(crops[:-1])), evaluations * (len(crops) + again * (len(crops) - 1))
 
