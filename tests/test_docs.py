@@ -352,6 +352,8 @@ UNITS = {"s", "ms", "us", "min", "h", "MiB", "GiB", "MB", "GB", "GFLOP/s", "s/MP
 COINCIDENCES = {
     ("defaults.md", "43.5"): "Gram's time on the Gram-against-Wasserstein sheet (flicker's table has a 43.5 too)",
     ("defaults.md", "0.391"): "Wasserstein's SSIM on Chelsea x Shipwreck (balance-ssim's relu5_1 column has one)",
+    ("benchmarks.md", "2.7"): "an H200 run's s/MP in the GPU notes (phases-cpu's 'outside, in evaluations' has a 2.7)",
+    ("video.md", "6.4"): "a later frame's time, at most (phases-cpu's 'outside s' column has a 6.4)",
 }
 
 

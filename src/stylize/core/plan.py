@@ -30,12 +30,12 @@ from .tiling import TilePlan, plan_grid, plan_tiles, whole
 MIN_HISTORY = 5
 MIN_TILE = 128  # px: below this a crop would be mostly halo
 # What a scale costs besides one evaluation per iteration, in evaluations of its image: L-BFGS
-# evaluates its starting point (31 evaluations in 30 iterations, 51 in 50: the strong Wolfe line
-# search rarely needs a second), and the scale's setup (the content and style targets' forward
-# passes), L-BFGS's arithmetic on image-sized vectors and the run's closing fp32 evaluation came
-# to about three evaluations' time more (1024 px runs of 10 and 50 iterations, timed scale by
-# scale: 10.4 s of 63.6 and 11.1 s of 152 outside evaluations; AMD EPYC, bf16). A flat share per
-# iteration instead (1.15) put a 10-iteration run 16% under and a 50-iteration one 5% over.
+# evaluates its starting point once more (31 evaluations in 30 iterations, 51 in 50: the strong
+# Wolfe line search rarely needs a second), and the time outside evaluations (the scale's content
+# and style targets, L-BFGS's arithmetic on image-sized vectors, the run's closing fp32
+# evaluation) came to two to three and a half evaluations' time at 256 to 1024 px
+# (benchmarks/phases.py: docs/benchmarks/phases-cpu.md; AMD EPYC, bf16). A flat 1.15 evaluations
+# per iteration instead put a 10-iteration run 16% under and a 50-iteration one 5% over.
 EXTRA_EVALUATIONS = 4
 # A forward pass without autograd, as a share of a forward + backward: a tiled evaluation's first
 # pass. Measured 0.46-0.49 on the EPYC (bf16, 256 to 2048 px), whose cost per pixel is flat from
