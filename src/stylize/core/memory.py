@@ -29,8 +29,8 @@ GIB, MIB = 2**30, 2**20
 # Fitted, with PAIR_COPIES, to the peak RSS of default runs (bf16, AMD EPYC, glibc never
 # trimming within a scale) at 1024 px with 10 and 50 iterations and at 2048 px: bf16 0.82
 # (the fit of 256-768 px runs before: 0.83). fp32 keeps its earlier fit, 0.96, rounded up.
-# Peaks vary by up to 5% from run to run (1024 px: 3,312 to 3,478 MiB), so the working set
-# puts the estimate between: 3.6% over the lowest, 1.3% under the highest. Issue 23's notes.
+# Peaks vary by up to 5% from run to run (1024 px: 3,312 to 3,497 MiB), so the working set
+# puts the estimate between: 3.6% over the lowest, 1.9% under the highest. Issue 23's notes.
 ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 0.82}
 WORKSPACE = 120 * MIB
 # Each step L-BFGS remembers keeps two copies of the image, and its allocations between
@@ -45,7 +45,9 @@ SAFETY = 0.9  # of the memory available: the default budget leaves the rest to e
 # A tiled scale's heap keeps more than one crop's pass: blocks freed by one crop's pass that
 # the next, of another shape, or the first pass's shorter one, cannot reuse whole: 37% of a
 # crop's network bytes, fitted to a 4096 px run in 3 strips of 2725x1368 px (14,078 MiB) and
-# a 1024 px one in 4 tiles of 344x512 px (1,633 MiB; AMD EPYC), within 2% of both. A flat
+# a 1024 px one in 4 tiles of 344x512 px (1,633 MiB; AMD EPYC), within 2% of both. Not a good
+# fit yet: the same 4096 px strips with 10 steps remembered peaked 2.4% over the estimate
+# (and 4.3% under it in another run), 1024 px in 3 strips of 681x344 px 7.8% under it. A flat
 # 400 MiB floor, the rule before glibc stopped trimming within a scale, was 23% over there.
 TILED_SHARE = 0.37
 
@@ -88,8 +90,8 @@ def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int
 
     Each region keeps its own fp32 copy of every style layer's owned map (the features times
     the square root of its weights: its Gram product's input), and each past the first its own
-    C x C statistics. A two-mask 1024 px run peaked 0.5% under this release's estimate (4,074
-    MiB; AMD EPYC, bf16).
+    C x C statistics. Two runs of a two-mask 1024 px job peaked at 4,074 and 4,307 MiB, 0.4%
+    under and 5.3% over this release's estimate (AMD EPYC, bf16: peaks vary from run to run).
     """
     maps = [layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers]
     copies = sum(c * math.ceil(height / s) * math.ceil(width / s) for c, s in maps)
