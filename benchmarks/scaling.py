@@ -6,6 +6,7 @@
     python benchmarks/scaling.py --tiling-only           # 1024 px in tiles (2 GiB) against whole
     python benchmarks/scaling.py --sizes 4096 --iterations 10   # the last scale shortened
     python benchmarks/scaling.py --sizes 1024 --regions --no-tiling   # two regional styles
+    python benchmarks/scaling.py --sizes 1024 --repeat 3   # each run 3 times: medians, peak ranges
 
 Every run is the default command (`stylize content style --size N`: coarse-to-fine, the
 memory plan, tiles where a scale does not fit) in a fresh subprocess, so its peak memory
@@ -21,6 +22,11 @@ objective and time overhead. ``--regions`` runs docs/regions.md's example instea
 photo, Starry Night on the cup, The Great Wave on the table: two masks), whose memory the plan
 counts apart; its objective is the run's own final one (bf16, the last scale). Images and JSON
 records go to benchmarks/out/ (not committed).
+
+A run's peak RSS on a CPU varies from run to run by up to 7% (glibc's heap: where a freed
+block lands depends on the order of everything before it, threads and address layout
+included). ``--repeat N`` runs each row N times: times are the medians, and the peak is the
+range, the estimate's error given against the highest and the lowest.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import argparse
 import datetime
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -54,6 +61,7 @@ def main() -> None:
     ap.add_argument("--regions", action="store_true", help="docs/regions.md's two-mask example instead")
     ap.add_argument("--tiling-only", action="store_true", help="only the 1024 px tiled-against-untiled rows")
     ap.add_argument("--no-tiling", action="store_true", help="skip the 1024 px tiled-against-untiled rows")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each row: median times, peak ranges")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     add_options(ap)  # --table FILE: the tables also to docs/benchmarks/ (benchmarks/_tables.py)
@@ -70,15 +78,27 @@ def main() -> None:
     if not args.tiling_only:
         kind = (f"-it{args.iterations}" if args.iterations else "") + ("-regions" if args.regions else "")
         sizes = map(int, args.sizes.split(","))
-        records = [spawn(args, size, None, f"size{size}{kind}", args.iterations) for size in sizes]
+        records = [repeated(args, size, None, f"size{size}{kind}", args.iterations) for size in sizes]
         tables.print(size_table(records))
     if not args.no_tiling:
-        whole, tiled = spawn(args, 1024, None, "untiled1024"), spawn(args, 1024, TILED_1024, "tiled1024")
+        whole, tiled = repeated(args, 1024, None, "untiled1024"), repeated(args, 1024, TILED_1024, "tiled1024")
         tables.print(tiling_table(whole, tiled), new_table=True)
     tables.write()
 
 
 TILED_1024 = "2GiB"  # a 1024 px run needs about 2.9 GiB whole: this budget makes the plan tile it
+
+
+def repeated(args, size: int, max_memory, name: str, iterations=None) -> dict:
+    """``args.repeat`` runs of one row as one record: median times, the peak's range."""
+    runs = [spawn(args, size, max_memory, name + (f"-{i + 1}" if args.repeat > 1 else ""), iterations)
+            for i in range(args.repeat)]
+    record = dict(runs[0])
+    for key in ("seconds", "coarse_share", "kernel_share", "last_per_iteration"):
+        record[key] = statistics.median(r[key] for r in runs)
+    peaks = [r["peak_bytes"] for r in runs]
+    record.update(peak_bytes=max(peaks), lowest_peak=min(peaks), runs=len(runs))
+    return record
 
 
 def spawn(args, size: int, max_memory, name: str, iterations=None) -> dict:
@@ -183,25 +203,40 @@ def size_table(records: list[dict]) -> str:
         rows.append(f"| {r['width']}x{r['height']}{masks} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
                     f" {r['seconds'] / mp:.0f} | {r['last_per_iteration'] / mp:.2f} | {r['coarse_share']:.0%} |"
                     f" {r.get('kernel_share', 0):.1%} |"
-                    f" {_mib(r['peak_bytes'])}"
-                    f" ({_mib(r['estimated_peak'])}, {r['estimated_peak'] / r['peak_bytes'] - 1:+.1%})"
-                    f" | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
+                    f" {_peak(r)} | {_mib(r['allowed'])} | {r['estimated_seconds']:.0f} |"
                     f" {r['objective']:.4f} |")
     kind = "CUDA max allocated" if any(r["cuda"] for r in records) else "peak RSS"
-    return "\n".join(rows) + f"\n\npeak: {kind}; schedules: " + "; ".join(
+    return "\n".join(rows) + f"\n\npeak: {kind}{_repeats(records)}; schedules: " + "; ".join(
         f"{r['size']}: {' '.join(r['scales'])}" for r in records) + "\n"
 
 
+def _peak(r: dict) -> str:
+    """The peak (or the range of the repeats) with the estimate and its error against each end."""
+    high, low, est = r["peak_bytes"], r.get("lowest_peak", r["peak_bytes"]), r["estimated_peak"]
+    if r.get("runs", 1) == 1:
+        return f"{_mib(high)} ({_mib(est)}, {est / high - 1:+.1%})"
+    return f"{_mib(low)}-{_mib(high)} ({_mib(est)}, {est / high - 1:+.1%} / {est / low - 1:+.1%})"
+
+
+def _repeats(records: list[dict]) -> str:
+    runs = max(r.get("runs", 1) for r in records)
+    if runs == 1:
+        return ""
+    return (f"; {runs} runs of each row: median times; the range of the peaks, the estimate's error"
+            " against the highest / the lowest")
+
+
 def tiling_table(whole: dict, tiled: dict) -> str:
-    rows = ["| 1024 px | plan | wall s | vs whole | last scale s / it | vs whole | kernel | objective | vs whole |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| 1024 px | plan | wall s | vs whole | last scale s / it | vs whole | kernel |"
+            " peak MiB (est., its error) | objective | vs whole |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in (("whole", whole), (f"tiled (--max-memory {TILED_1024})", tiled)):
         it, whole_it = r["last_per_iteration"], whole["last_per_iteration"]
         rows.append(f"| {name} | {r['plan']}, history {r['history']} | {r['seconds']:.0f} |"
                     f" {r['seconds'] / whole['seconds']:.2f}x | {it:.2f} | {it / whole_it:.2f}x |"
-                    f" {r.get('kernel_share', 0):.1%} | {r['objective']:.4f} |"
+                    f" {r.get('kernel_share', 0):.1%} | {_peak(r)} | {r['objective']:.4f} |"
                     f" {r['objective'] / whole['objective'] - 1:+.2%} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + (f"\n{_repeats([whole, tiled]).lstrip('; ')}\n" if whole.get("runs", 1) > 1 else "")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ def test_l_bfgs_pairs_cost_two_image_copies_each_and_the_splinters():
     more = buffer_bytes(cfg, 341, 512, 60, False) - buffer_bytes(cfg, 341, 512, 50, False)
     assert more == pytest.approx(10 * 2.9 * image, abs=1)
     assert buffer_bytes(cfg, 341, 512, 50, True) - buffer_bytes(cfg, 341, 512, 50, False) == image  # the tiled gradient
-    # the blocks a tiled scale's heap keeps: a share of its crop's pass, small crops or large
-    assert tiled_slack(100 * 2**20) == int(0.37 * 100 * 2**20)
-    assert tiled_slack(10 * 2**30) == int(0.37 * 10 * 2**30)
+    # the blocks a tiled scale's heap keeps: a share of its crop's pass that grows faster than the crop
+    assert tiled_slack(100 * 2**20) == 0
+    assert tiled_slack(1 * 2**30) == int(0.40 * 2**30) - 128 * 2**20
+    assert tiled_slack(10 * 2**30) == int(0.40 * 10 * 2**30) - 128 * 2**20
     adam = validate(StylizeConfig(optimizer="adam"), 1)
     assert buffer_bytes(adam, 341, 512, 50, False) == buffer_bytes(adam, 341, 512, 0, False)
 
@@ -227,7 +228,9 @@ def test_each_regional_style_is_counted_with_the_copy_of_the_maps_its_backward_k
     kept = saved([Region(targets, m) for m in halves]) - saved(targets)
     counted = region_bytes(cfg, h, w, masks=2)
     assert 0.9 * kept <= counted <= 1.1 * kept, (kept, counted)
-    assert network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32") == counted
+    # and the backward's gradient of one region's largest owned map (relu1_1's, 64 channels at full size)
+    gradient = 64 * h * w * 4
+    assert network_bytes(cfg, h, w, "fp32", masks=2) - network_bytes(cfg, h, w, "fp32") == counted + gradient
 
 
 def test_freed_memory_is_kept_where_the_c_library_is_glibc(monkeypatch):

@@ -43,13 +43,13 @@ PAIR_COPIES = 2.9
 IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
 SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
 # A tiled scale's heap keeps more than one crop's pass: blocks freed by one crop's pass that
-# the next, of another shape, or the first pass's shorter one, cannot reuse whole: 37% of a
-# crop's network bytes, fitted to a 4096 px run in 3 strips of 2725x1368 px (14,078 MiB) and
-# a 1024 px one in 4 tiles of 344x512 px (1,633 MiB; AMD EPYC), within 2% of both. Not a good
-# fit yet: the same 4096 px strips with 10 steps remembered peaked 2.4% over the estimate
-# (and 4.3% under it in another run), 1024 px in 3 strips of 681x344 px 7.8% under it. A flat
-# 400 MiB floor, the rule before glibc stopped trimming within a scale, was 23% over there.
-TILED_SHARE = 0.37
+# the next, of another shape, or the first pass's shorter one, cannot reuse whole. It grows
+# faster than the crop: 40% of a crop's network bytes less 128 MiB, a line through the two
+# ends of what was measured (AMD EPYC, bf16, history 10): a 4096 px run in 3 strips of
+# 2725x1368 px (two runs: 15,163 and 16,228 MiB) and a 1024 px one in 3 strips of 681x344
+# px (1,823 MiB), which the 37% share before put 2.4% under and 8.4% over. It also puts the
+# 4096 px strips with history 5 (14,078 MiB) 0.1% under. Issue 23's notes.
+TILED_SHARE, TILED_OFFSET = 0.40, 128 * MIB
 
 
 @lru_cache(maxsize=32)
@@ -82,7 +82,14 @@ def _taps(layers) -> tuple[str, ...]:
 def network_bytes(cfg: StylizeConfig, height: int, width: int, precision: str, masks: int = 0) -> int:
     """What one forward + backward over a ``height`` x ``width`` crop keeps alive (``masks``: regional styles)."""
     total, _ = activation_elements(cfg.model, [*cfg.style_layers, cfg.content_layer], height, width)
-    return int(ACTIVATION_FACTOR[precision] * total * 4) + region_bytes(cfg, height, width, masks)
+    regions = region_bytes(cfg, height, width, masks) + region_gradient_bytes(cfg, height, width, masks)
+    return int(ACTIVATION_FACTOR[precision] * total * 4) + regions
+
+
+def _owned_maps(cfg: StylizeConfig, height: int, width: int) -> list[int]:
+    """Element counts of every style layer's map: what a region's owned copy of it holds."""
+    maps = [layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers]
+    return [c * math.ceil(height / s) * math.ceil(width / s) for c, s in maps]
 
 
 def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int:
@@ -90,13 +97,20 @@ def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int
 
     Each region keeps its own fp32 copy of every style layer's owned map (the features times
     the square root of its weights: its Gram product's input), and each past the first its own
-    C x C statistics. Two runs of a two-mask 1024 px job peaked at 4,074 and 4,307 MiB, 0.4%
-    under and 5.3% over this release's estimate (AMD EPYC, bf16: peaks vary from run to run).
+    C x C statistics.
     """
-    maps = [layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers]
-    copies = sum(c * math.ceil(height / s) * math.ceil(width / s) for c, s in maps)
-    grams = sum(c * c for c, _ in maps)
-    return (masks * copies + max(masks - 1, 0) * grams) * 4
+    grams = sum(c * c for c, _ in (layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers))
+    return (masks * sum(_owned_maps(cfg, height, width)) + max(masks - 1, 0) * grams) * 4
+
+
+def region_gradient_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int:
+    """The backward's gradient of one region's owned map, while every saved copy is still alive.
+
+    The backward takes the regions one at a time, so one gradient of the largest owned map
+    (relu1_1's) at a time. Without it the two-mask 1024 px job's estimate was 5.0% under its
+    peak of 4,307 MiB (another run of it peaked at 4,074; AMD EPYC, bf16).
+    """
+    return max(_owned_maps(cfg, height, width)) * 4 if masks else 0
 
 
 def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
@@ -119,7 +133,7 @@ def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled:
 
 def tiled_slack(network: int) -> int:
     """What a tiled scale holds besides its crop's ``network`` bytes: blocks the heap keeps."""
-    return int(TILED_SHARE * network)
+    return max(0, int(TILED_SHARE * network) - TILED_OFFSET)
 
 
 def fixed_bytes(cfg: StylizeConfig, device: torch.device, loaded: bool = True) -> int:
