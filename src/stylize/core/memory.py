@@ -48,7 +48,9 @@ SAFETY = 0.9  # of the memory available: the default budget leaves the rest to e
 # ends of what was measured (AMD EPYC, bf16, history 10): a 4096 px run in 3 strips of
 # 2725x1368 px (two runs: 15,163 and 16,228 MiB) and a 1024 px one in 3 strips of 681x344
 # px (1,823 MiB), which the 37% share before put 2.4% under and 8.4% over. It also puts the
-# 4096 px strips with history 5 (14,078 MiB) 0.1% under. Issue 23's notes.
+# 4096 px strips with history 5 (14,078 MiB) 0.1% under. Checked after the refit: the 4096
+# px strips peaked at 15,607 MiB (the estimate 2.1% over), 1024 px in 2 tiles of 681x512 px
+# at 1,954 and 1,957 MiB (within 0.1%). Peaks differ from run to run: docs/benchmarks.md.
 TILED_SHARE, TILED_OFFSET = 0.40, 128 * MIB
 
 
@@ -108,7 +110,8 @@ def region_gradient_bytes(cfg: StylizeConfig, height: int, width: int, masks: in
 
     The backward takes the regions one at a time, so one gradient of the largest owned map
     (relu1_1's) at a time. Without it the two-mask 1024 px job's estimate was 5.0% under its
-    peak of 4,307 MiB (another run of it peaked at 4,074; AMD EPYC, bf16).
+    peak of 4,307 MiB; with it, 1.1% under that, and 0.2% under to 5.8% over three more runs
+    (4,007 to 4,250 MiB; AMD EPYC, bf16: peaks differ from run to run, docs/benchmarks.md).
     """
     return max(_owned_maps(cfg, height, width)) * 4 if masks else 0
 
