@@ -354,6 +354,7 @@ COINCIDENCES = {
     ("defaults.md", "0.391"): "Wasserstein's SSIM on Chelsea x Shipwreck (balance-ssim's relu5_1 column has one)",
     ("benchmarks.md", "2.7"): "an H200 run's s/MP in the GPU notes (phases-cpu's 'outside, in evaluations' has a 2.7)",
     ("video.md", "6.4"): "a later frame's time, at most (phases-cpu's 'outside s' column has a 6.4)",
+    ("defaults.md", "9.1"): "a mean luminance step at the border (scaling-cpu-2048's peak error has a -9.1%)",
     ("benchmarks.md", "21.5"): "the system time before freed memory was kept (spread-cpu's trimmed wall has a 21.5)",
 }
 

@@ -30,7 +30,9 @@ GIB, MIB = 2**30, 2**20
 # trimming within a scale) at 1024 px with 10 and 50 iterations and at 2048 px: bf16 0.82
 # (the fit of 256-768 px runs before: 0.83). fp32 keeps its earlier fit, 0.96, rounded up.
 # Peaks vary by up to 5% from run to run (1024 px: 3,312 to 3,497 MiB), so the working set
-# puts the estimate between: 3.6% over the lowest, 1.9% under the highest. Issue 23's notes.
+# puts the estimate between: 3.6% over the lowest, 1.9% under the highest. Not a good fit at
+# 2048 px: three runs peaked at 11,036, 11,430 and 11,974 MiB, the estimate 1.4% to 9.1%
+# under them; the splinters of PAIR_COPIES seem to grow faster than the image. Issue 23's notes.
 ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 0.82}
 WORKSPACE = 120 * MIB
 # Each step L-BFGS remembers keeps two copies of the image, and its allocations between
