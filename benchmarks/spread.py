@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -64,7 +65,7 @@ def conditions() -> list[tuple[str, str, dict, list[str]]]:
     found = [("as users run it", "plain", {}, [])]
     if setarch:
         found.append(("pinned (1 thread, hash seed, no address randomization)", "plain", pinned,
-                      [setarch, os.uname().machine, "-R"]))
+                      [setarch, platform.machine(), "-R"]))
     found.append(("trimmed after every evaluation", "trim", {}, []))
     return found
 

@@ -90,10 +90,14 @@ def network_bytes(cfg: StylizeConfig, height: int, width: int, precision: str, m
     return int(ACTIVATION_FACTOR[precision] * total * 4) + regions
 
 
+def _style_maps(cfg: StylizeConfig) -> list[tuple[int, int]]:
+    """(channels, stride) of every style layer's map."""
+    return [layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers]
+
+
 def _owned_maps(cfg: StylizeConfig, height: int, width: int) -> list[int]:
     """Element counts of every style layer's map: what a region's owned copy of it holds."""
-    maps = [layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers]
-    return [c * math.ceil(height / s) * math.ceil(width / s) for c, s in maps]
+    return [c * math.ceil(height / s) * math.ceil(width / s) for c, s in _style_maps(cfg)]
 
 
 def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int:
@@ -103,7 +107,7 @@ def region_bytes(cfg: StylizeConfig, height: int, width: int, masks: int) -> int
     the square root of its weights: its Gram product's input), and each past the first its own
     C x C statistics.
     """
-    grams = sum(c * c for c, _ in (layer_maps(cfg.model, (layer,))[-1] for layer in cfg.style_layers))
+    grams = sum(c * c for c, _ in _style_maps(cfg))
     return (masks * sum(_owned_maps(cfg, height, width)) + max(masks - 1, 0) * grams) * 4
 
 
