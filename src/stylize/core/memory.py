@@ -26,19 +26,21 @@ from ..net.features import truncated_body
 GIB, MIB = 2**30, 2**20
 # Autograd's saved tensors and the transient gradient buffers come to about this many times
 # the summed layer outputs in fp32 bytes, plus a working set of the allocator and oneDNN.
-# Fitted, with PAIR_COPIES, to the peak RSS of default runs (bf16, AMD EPYC, glibc never
-# trimming within a scale) at 1024 px with 10 and 50 iterations and at 2048 px: bf16 0.82
-# (the fit of 256-768 px runs before: 0.83). fp32 keeps its earlier fit, 0.96, rounded up.
-# Peaks vary by up to 5% from run to run (1024 px: 3,312 to 3,497 MiB), so the working set
-# puts the estimate between: 3.6% over the lowest, 1.9% under the highest. Not a good fit at
-# 2048 px: three runs peaked at 11,036, 11,430 and 11,974 MiB, the estimate 1.4% to 9.1%
-# under them; the splinters of PAIR_COPIES seem to grow faster than the image. Issue 23's notes.
+# Fitted, with the L-BFGS pairs' cost, to the peak RSS of default runs (bf16, AMD EPYC, glibc
+# never trimming within a scale) at 1024 px with 10 and 50 iterations and at 2048 px: bf16
+# 0.82 (the fit of 256-768 px runs before: 0.83). fp32 keeps its earlier fit, 0.96, rounded up.
 ACTIVATION_FACTOR = {"fp32": 1.0, "bf16": 0.82}
 WORKSPACE = 120 * MIB
-# Each step L-BFGS remembers keeps two copies of the image, and its allocations between
-# evaluations splinter the freed activations' blocks: 2.9 copies a step in all (1024 px: 930
-# MiB more at 50 steps than at 10; with 2, the estimate of a 2048 px run was 2.4% under).
-PAIR_COPIES = 2.9
+# Each step L-BFGS remembers keeps two copies of the image, allocated between evaluations, where
+# they and the small blocks that describe them split the blocks the pass freed: the next pass
+# cannot reuse the pieces whole, and the heap grows by a splinter a step. The splinters grow
+# faster than the crop whose pass left the blocks: 1.1% of its activation bytes less 5 MiB, a
+# step. Fitted to the highest of repeated runs (AMD EPYC, bf16): 8.9 MiB a step at 1024 px (its
+# peaks with 50 steps: 3,312 to 3,497 MiB) and 50.6 at 2048 px (11,037 to 11,974 MiB). A flat
+# 0.9 image copies a step (7.2 MiB at 1024 px) put the 2048 px estimate 9.1% under its highest
+# run; none at 512 px, whose estimate is over its peaks already (the process is most of it).
+PAIR_COPIES = 2
+SPLINTER_SHARE, SPLINTER_OFFSET = 0.011, 5 * MIB
 # Image-sized fp32 buffers besides L-BFGS's pairs: the iterate, its gradient, the last finite
 # iterate, the evaluator's cached point and gradient, L-BFGS's direction and previous gradient,
 # a line-search copy. Adam keeps its two moments instead of pairs and direction.
@@ -46,14 +48,14 @@ IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
 SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
 # A tiled scale's heap keeps more than one crop's pass: blocks freed by one crop's pass that
 # the next, of another shape, or the first pass's shorter one, cannot reuse whole. It grows
-# faster than the crop: 40% of a crop's network bytes less 128 MiB, a line through the two
-# ends of what was measured (AMD EPYC, bf16, history 10): a 4096 px run in 3 strips of
-# 2725x1368 px (two runs: 15,163 and 16,228 MiB) and a 1024 px one in 3 strips of 681x344
-# px (1,823 MiB), which the 37% share before put 2.4% under and 8.4% over. It also puts the
-# 4096 px strips with history 5 (14,078 MiB) 0.1% under. Checked after the refit: the 4096
-# px strips peaked at 15,607 MiB (the estimate 2.1% over), 1024 px in 2 tiles of 681x512 px
-# at 1,954 and 1,957 MiB (within 0.1%). Peaks differ from run to run: docs/benchmarks.md.
-TILED_SHARE, TILED_OFFSET = 0.40, 128 * MIB
+# faster than the crop: 46% of a crop's network bytes less 140 MiB, a line through the two
+# ends of what was measured (AMD EPYC, bf16), with the pairs' splinters counted as above: a
+# 4096 px run in 3 strips of 2725x1368 px with history 10 (three runs: 15,163 to 16,228 MiB;
+# the line meets the highest less 2%) and a 1024 px one in 2 tiles of 681x512 px with history
+# 5 (1,954 and 1,957 MiB). It puts the other tiled runs within 2%: the 4096 px strips with
+# history 5 (14,078 MiB) 1.5% over, the 1024 px strips (1,823 MiB) 0.4% under. Peaks differ
+# from run to run: docs/benchmarks.md.
+TILED_SHARE, TILED_OFFSET = 0.46, 140 * MIB
 
 
 @lru_cache(maxsize=32)
@@ -85,9 +87,14 @@ def _taps(layers) -> tuple[str, ...]:
 
 def network_bytes(cfg: StylizeConfig, height: int, width: int, precision: str, masks: int = 0) -> int:
     """What one forward + backward over a ``height`` x ``width`` crop keeps alive (``masks``: regional styles)."""
-    total, _ = activation_elements(cfg.model, [*cfg.style_layers, cfg.content_layer], height, width)
     regions = region_bytes(cfg, height, width, masks) + region_gradient_bytes(cfg, height, width, masks)
-    return int(ACTIVATION_FACTOR[precision] * total * 4) + regions
+    return activation_bytes(cfg, height, width, precision) + regions
+
+
+def activation_bytes(cfg: StylizeConfig, height: int, width: int, precision: str) -> int:
+    """The network's own part of a pass over a ``height`` x ``width`` crop: its layers' outputs."""
+    total, _ = activation_elements(cfg.model, [*cfg.style_layers, cfg.content_layer], height, width)
+    return int(ACTIVATION_FACTOR[precision] * total * 4)
 
 
 def _style_maps(cfg: StylizeConfig) -> list[tuple[int, int]]:
@@ -128,16 +135,24 @@ def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
     return 2 * largest * 4
 
 
-def buffer_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, tiled: bool, masks: int = 0) -> int:
-    """Image-sized buffers of a scale: the optimizer's, the gradient's, the content target."""
+def buffer_bytes(cfg: StylizeConfig, height: int, width: int, tiled: bool, masks: int = 0) -> int:
+    """Image-sized buffers of a scale besides L-BFGS's pairs: the optimizer's, the gradient's, the content target."""
     image = 3 * height * width * 4
-    pairs_copies = PAIR_COPIES * pairs if cfg.optimizer == "lbfgs" else 0
-    copies = IMAGE_COPIES[cfg.optimizer] + pairs_copies + (1 if tiled else 0)
+    copies = IMAGE_COPIES[cfg.optimizer] + (1 if tiled else 0)
     channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
     content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
     # A regional mask: its weights at the image's size, moments, and pooled to each layer (< 1/3 more).
     regions = masks * height * width * 4 * 2
-    return int(copies * image) + content + regions
+    return copies * image + content + regions
+
+
+def history_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, activations: int) -> int:
+    """L-BFGS's ``pairs`` remembered steps over a ``height`` x ``width`` image, with the splinters
+    each leaves in the blocks of a pass whose layer outputs come to ``activations`` bytes."""
+    if cfg.optimizer != "lbfgs":
+        return 0
+    splinter = max(0, int(SPLINTER_SHARE * activations) - SPLINTER_OFFSET)
+    return pairs * (PAIR_COPIES * 3 * height * width * 4 + splinter)
 
 
 def tiled_slack(network: int) -> int:
@@ -275,7 +290,7 @@ def release_freed_memory() -> None:
     A scale's blocks are the previous one's sizes times four: kept, the freed ones sat amid the
     heap, too small for the new requests. A 2048 px run peaked at 11,779 MiB with 5.4% of its
     CPU time in the kernel; trimmed, 11,357 MiB and 2.6% (AMD EPYC). Within a scale L-BFGS's
-    vectors, allocated between evaluations, still split freed blocks: PAIR_COPIES counts that.
+    vectors, allocated between evaluations, still split freed blocks: ``history_bytes`` counts that.
     """
     libc = _glibc()
     if libc is not None:

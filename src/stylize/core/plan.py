@@ -24,7 +24,16 @@ from ..config import SIZE_RANGE, StylizeConfig
 from ..errors import BadInputError, opt
 from ..net.features import truncated_body
 from ..net.layers import deepest, halo, min_input_size, stride
-from .memory import buffer_bytes, describe, fixed_bytes, network_bytes, style_pass_bytes, tiled_slack
+from .memory import (
+    activation_bytes,
+    buffer_bytes,
+    describe,
+    fixed_bytes,
+    history_bytes,
+    network_bytes,
+    style_pass_bytes,
+    tiled_slack,
+)
 from .tiling import TilePlan, plan_grid, plan_tiles, whole
 
 MIN_HISTORY = 5
@@ -205,8 +214,9 @@ def scale_plan(cfg: StylizeConfig, size: int, dims: tuple[int, int], iterations:
     side = min(style_side, max(ch, cw)) if tiles.tiled else style_side  # style crops: same tiles
     network = network_bytes(cfg, ch, cw, precision, masks)
     network += tiled_slack(network) if tiles.tiled else 0
-    pairs = min(history, iterations)
-    peak = fixed + buffer_bytes(cfg, h, w, pairs, tiles.tiled, masks) + max(network, style_pass_bytes(cfg, side, side))
+    remembered = history_bytes(cfg, h, w, min(history, iterations), activation_bytes(cfg, ch, cw, precision))
+    buffers = buffer_bytes(cfg, h, w, tiles.tiled, masks) + remembered
+    peak = fixed + buffers + max(network, style_pass_bytes(cfg, side, side))
     upto = deepest(cfg.model, cfg.style_layers)  # as Objective.first_pass_upto: the style's
     first_pass = convolution_share(cfg.model, upto, (*cfg.style_layers, cfg.content_layer))
     return ScalePlan(size, w, h, iterations, history, tiles, int(peak), *_work(tiles, iterations, first_pass))
