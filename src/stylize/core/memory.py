@@ -34,13 +34,14 @@ WORKSPACE = 120 * MIB
 # Each step L-BFGS remembers keeps two copies of the image, allocated between evaluations, where
 # they and the small blocks that describe them split the blocks the pass freed: the next pass
 # cannot reuse the pieces whole, and the heap grows by a splinter a step. The splinters grow
-# faster than the crop whose pass left the blocks: 1.1% of its activation bytes less 5 MiB, a
-# step. Fitted to the highest of repeated runs (AMD EPYC, bf16): 8.9 MiB a step at 1024 px (its
-# peaks with 50 steps: 3,312 to 3,497 MiB) and 50.6 at 2048 px (11,037 to 11,974 MiB). A flat
-# 0.9 image copies a step (7.2 MiB at 1024 px) put the 2048 px estimate 9.1% under its highest
-# run; none at 512 px, whose estimate is over its peaks already (the process is most of it).
+# faster than the crop whose pass left the blocks: 1.04% of its activation bytes less 5 MiB, a
+# step: 8.0 MiB at 1024 px, 47 at 2048 px, none at 512 px (whose estimate is over its peaks
+# already: the process is most of it). Peaks of the same run differ by up to 10% (2048 px: five
+# runs, 10,877 to 11,974 MiB; 1024 px: six, 3,312 to 3,497; AMD EPYC, bf16), so the line
+# puts each size's estimate at its highest run less 1.5%: a budget must hold the unlucky run.
+# A flat 0.9 image copies a step before (7.2 MiB at 1024 px) put 2048 px 9.1% under its highest.
 PAIR_COPIES = 2
-SPLINTER_SHARE, SPLINTER_OFFSET = 0.011, 5 * MIB
+SPLINTER_SHARE, SPLINTER_OFFSET = 0.0104, 5 * MIB
 # Image-sized fp32 buffers besides L-BFGS's pairs: the iterate, its gradient, the last finite
 # iterate, the evaluator's cached point and gradient, L-BFGS's direction and previous gradient,
 # a line-search copy. Adam keeps its two moments instead of pairs and direction.
@@ -48,14 +49,14 @@ IMAGE_COPIES = {"lbfgs": 8, "adam": 6}
 SAFETY = 0.9  # of the memory available: the default budget leaves the rest to everything else
 # A tiled scale's heap keeps more than one crop's pass: blocks freed by one crop's pass that
 # the next, of another shape, or the first pass's shorter one, cannot reuse whole. It grows
-# faster than the crop: 46% of a crop's network bytes less 140 MiB, a line through the two
+# faster than the crop: 46.5% of a crop's network bytes less 140 MiB, a line through the two
 # ends of what was measured (AMD EPYC, bf16), with the pairs' splinters counted as above: a
 # 4096 px run in 3 strips of 2725x1368 px with history 10 (three runs: 15,163 to 16,228 MiB;
-# the line meets the highest less 2%) and a 1024 px one in 2 tiles of 681x512 px with history
-# 5 (1,954 and 1,957 MiB). It puts the other tiled runs within 2%: the 4096 px strips with
-# history 5 (14,078 MiB) 1.5% over, the 1024 px strips (1,823 MiB) 0.4% under. Peaks differ
-# from run to run: docs/benchmarks.md.
-TILED_SHARE, TILED_OFFSET = 0.46, 140 * MIB
+# the line meets the highest less 1.8%) and a 1024 px one in 2 tiles of 681x512 px with
+# history 5 (1,954 and 1,957 MiB). It puts the other tiled runs within 2%: the 4096 px strips
+# with history 5 (14,078 MiB) 1.6% over, the 1024 px strips (1,823 MiB) 0.4% under. Peaks
+# differ from run to run: docs/benchmarks.md.
+TILED_SHARE, TILED_OFFSET = 0.465, 140 * MIB
 
 
 @lru_cache(maxsize=32)
