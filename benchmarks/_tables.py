@@ -22,7 +22,7 @@ import shlex
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _process import ROOT
 
 
 def machine(device: str) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,10 +31,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from _process import EXAMPLES, ROOT, peak_rss
 from _tables import Tables, add_options, machine
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 
 def main() -> None:
@@ -185,7 +182,7 @@ def worker(args) -> None:
     seconds = time.perf_counter() - started
     image.save(Path(args.out) / f"{args.worker}_{args.size}.png")
     cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss() / 2**20
     print(json.dumps({"seconds": seconds, "settings": settings, "rss_mib": rss, "cuda_mib": cuda}))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _process import EXAMPLES
 from _tables import Tables, add_options
 from PIL import Image, ImageDraw
 
@@ -36,7 +37,6 @@ from stylize import StylizeConfig, run
 from stylize.config import STYLE_LOSSES
 from stylize.media.imageio import load_image, to_tensor
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # A portrait, an animal and an object, each with the painting the gallery gives it.
 PAIRS = [("astronaut.jpg", "the_scream.jpg"), ("chelsea.jpg", "starry_night.jpg"), ("coffee.jpg", "wave.jpg"),
          ("chelsea.jpg", "shipwreck.jpg")]

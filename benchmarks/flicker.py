@@ -27,6 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from _process import EXAMPLES
 from _tables import Tables, add_options
 from PIL import Image, ImageDraw
 
@@ -35,8 +36,6 @@ from stylize.jobs.video import VideoConfig, stylize_video, work_folder
 from stylize.media.flow import DISFlow, flicker, reliable
 from stylize.media.imageio import to_tensor
 from stylize.media.videoio import read_frames, write_video
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def make_clip(path: Path, frames: int, size: int, fps: int = 12) -> Path:

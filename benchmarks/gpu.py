@@ -28,10 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+from _process import EXAMPLES, ROOT
 from _tables import Tables, add_options
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 ROWS = ("tests", "512", "512-fp32", "2048", "8192", "video")
 
 

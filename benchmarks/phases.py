@@ -17,12 +17,9 @@ import argparse
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
+from _process import EXAMPLES
 from _tables import Tables, add_options
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 
 def main() -> None:

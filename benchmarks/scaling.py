@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,10 +43,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from _process import EXAMPLES, ROOT, peak_rss
 from _tables import Tables, add_options
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 
 def main() -> None:
@@ -161,7 +158,7 @@ def worker(args) -> None:
     fine_start, fine_step = scale_started.get(last.size, (started + seconds, result.steps))
     fine_iterations = max(result.steps - fine_step, 1)  # timed from the end of the first one
     cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = peak_rss()
     speed = stylizer.speed(len(masks or ()))
     precision = stylizer.precision  # what ran (score() below switches the network to fp32)
     print(json.dumps({

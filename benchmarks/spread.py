@@ -26,12 +26,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
+from _process import EXAMPLES, peak_rss
 from _tables import Tables, add_options
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 
 def main() -> None:
@@ -81,9 +78,10 @@ def spawn(args, kind: str, env: dict, prefix: list[str]) -> dict:
 
 def worker(args) -> None:
     """One default run in this process; its peak RSS, time and loss as a JSON line."""
-    import resource
     import time
     from dataclasses import replace
+
+    import psutil
 
     from stylize import StylizeConfig
     from stylize.core import objective
@@ -103,9 +101,8 @@ def worker(args) -> None:
     started = time.perf_counter()
     stylizer = Stylizer(replace(StylizeConfig(size=args.size), iterations=args.iterations))
     result = stylizer.run(str(EXAMPLES / "chelsea.jpg"), [str(EXAMPLES / "starry_night.jpg")])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"peak_mib": usage.ru_maxrss / 1024, "seconds": time.perf_counter() - started,
-                      "system": usage.ru_stime, "loss": result.losses["total"]}))
+    print(json.dumps({"peak_mib": peak_rss() / 2**20, "seconds": time.perf_counter() - started,
+                      "system": psutil.Process().cpu_times().system, "loss": result.losses["total"]}))
 
 
 if __name__ == "__main__":
