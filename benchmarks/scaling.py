@@ -23,7 +23,7 @@ photo, Starry Night on the cup, The Great Wave on the table: two masks), whose m
 counts apart; its objective is the run's own final one (bf16, the last scale). Images and JSON
 records go to benchmarks/out/ (not committed).
 
-A run's peak RSS on a CPU differs from run to run by several percent (2048 px: 8.5%;
+A run's peak RSS on a CPU differs from run to run by several percent (2048 px: 10% over five runs;
 glibc's heap: where a freed block lands depends on the order of everything before it, threads
 and address layout included: benchmarks/spread.py). ``--repeat N`` runs each row N times:
 times are the medians, and the peak is the range, the estimate's error given against the

@@ -25,8 +25,8 @@ BLOCK = 256 * 2**20
 
 
 def test_the_peak_is_in_bytes_and_follows_what_the_process_touches():
-    done = subprocess.run([sys.executable, "-c", PROBE, str(BLOCK)], cwd=ROOT / "benchmarks", capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(BLOCK)], cwd=ROOT / "benchmarks",
+                          capture_output=True, text=True, check=True)
     seen = json.loads(done.stdout)
     assert seen["before"] >= seen["rss"]  # a peak, in the unit psutil reads the RSS in
     assert seen["after"] >= seen["rss"] + BLOCK

@@ -356,6 +356,9 @@ COINCIDENCES = {
     ("video.md", "6.4"): "a later frame's time, at most (phases-cpu's 'outside s' column has a 6.4)",
     ("defaults.md", "9.1"): "a mean luminance step at the border (scaling-cpu-2048's peak error has a -9.1%)",
     ("benchmarks.md", "21.5"): "the system time before freed memory was kept (spread-cpu's trimmed wall has a 21.5)",
+    ("defaults.md", "2.9"): "the example pairs' end loss against their start (scaling-cpu-2048-10's kernel has a 2.9%)",
+    ("defaults.md", "1.6"): "a schedule's objective gain (scaling-cpu-2048-10's peak error has a -1.6%)",
+    ("benchmarks.md", "150"): "the release's estimate under the first fit's at 2048 px (tiling-cpu's wall s has a 150)",
 }
 
 
