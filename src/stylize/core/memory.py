@@ -36,8 +36,8 @@ WORKSPACE = 120 * MIB
 # cannot reuse the pieces whole, and the heap grows by a splinter a step. The splinters grow
 # faster than the crop whose pass left the blocks: 1.04% of its activation bytes less 5 MiB, a
 # step: 8.0 MiB at 1024 px, 47 at 2048 px, none at 512 px (whose estimate is over its peaks
-# already: the process is most of it). Peaks of the same run differ by up to 10% (2048 px: five
-# runs, 10,877 to 11,974 MiB; 1024 px: six, 3,312 to 3,497; AMD EPYC, bf16), so the line
+# already: the process is most of it). Peaks of the same run differ by up to 10% (2048 px: six
+# runs, 10,877 to 11,974 MiB; 1024 px: eight, 3,312 to 3,497; AMD EPYC, bf16), so the line
 # puts each size's estimate at its highest run less 1.5%: a budget must hold the unlucky run.
 # A flat 0.9 image copies a step before (7.2 MiB at 1024 px) put 2048 px 9.1% under its highest.
 PAIR_COPIES = 2
