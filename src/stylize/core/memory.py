@@ -138,7 +138,7 @@ def style_pass_bytes(cfg: StylizeConfig, height: int, width: int) -> int:
 
 def buffer_bytes(cfg: StylizeConfig, height: int, width: int, tiled: bool, masks: int = 0) -> int:
     """Image-sized buffers of a scale besides L-BFGS's pairs: the optimizer's, the gradient's, the content target."""
-    image = 3 * height * width * 4
+    image = image_bytes(height, width)
     copies = IMAGE_COPIES[cfg.optimizer] + (1 if tiled else 0)
     channels, s = layer_maps(cfg.model, (cfg.content_layer,))[-1]
     content = channels * math.ceil(height / s) * math.ceil(width / s) * 4
@@ -153,7 +153,12 @@ def history_bytes(cfg: StylizeConfig, height: int, width: int, pairs: int, activ
     if cfg.optimizer != "lbfgs":
         return 0
     splinter = max(0, int(SPLINTER_SHARE * activations) - SPLINTER_OFFSET)
-    return pairs * (PAIR_COPIES * 3 * height * width * 4 + splinter)
+    return pairs * (PAIR_COPIES * image_bytes(height, width) + splinter)
+
+
+def image_bytes(height: int, width: int) -> int:
+    """One fp32 RGB copy of a ``height`` x ``width`` image: the unit the optimizer's buffers come in."""
+    return 3 * height * width * 4
 
 
 def tiled_slack(network: int) -> int:
